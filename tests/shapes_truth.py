@@ -1,0 +1,178 @@
+"""An independent reader of Shapes captions and questions, for the tests.
+
+It knows the words, not the generator's code: it recomputes every relation from the objects'
+coordinates and checks what each text claims, so a bug in the generator shows up as a false claim.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+NOUNS = {
+    "circle": "circle", "disc": "circle", "square": "square", "triangle": "triangle", "diamond": "diamond",
+    "rhombus": "diamond", "star": "star", "cross": "cross", "plus sign": "cross", "hexagon": "hexagon",
+}
+GENERIC = {"shape", "object", "figure", "item"}
+PLURAL = {"circles": "circle", "discs": "disc", "squares": "square", "triangles": "triangle", "diamonds": "diamond",
+          "rhombuses": "rhombus", "stars": "star", "crosses": "cross", "plus signs": "plus sign", "hexagons": "hexagon",
+          "shapes": "shape", "objects": "object", "figures": "figure", "items": "item"}
+SIZE = {"small": "small", "little": "small", "large": "large", "big": "large"}
+COLORS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "white"]
+COUNT = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+
+_noun_words = sorted(set(NOUNS) | GENERIC | set(PLURAL), key=len, reverse=True)
+NP = re.compile(
+    r"\b(?P<det>an|a|the|one|two|three|four|five|six|seven|eight|nine) (?P<single>single )?"
+    rf"(?:(?P<size>{'|'.join(SIZE)}) )?(?:(?P<color>{'|'.join(COLORS)}) )?(?P<noun>{'|'.join(_noun_words)})\b"
+)
+RELATIONS = {
+    "left": r"(?:to the left of|left of|on the left of)",
+    "right": r"(?:to the right of|right of|on the right of)",
+    "above": r"(?:above|over|higher up than)",
+    "below": r"(?:below|under|beneath|lower down than)",
+    "near": r"(?:next to|close to|near|beside)",
+    "far": r"(?:far from|far away from|a long way from)",
+}
+VERB = r"(?:(?:is|sits|lies|appears) )?"
+PLACES = {
+    "left": r"(?:on the left|on the left side|at the left of the image)",
+    "right": r"(?:on the right|on the right side|at the right of the image)",
+    "top": r"(?:at the top|near the top|at the top of the image)",
+    "bottom": r"(?:at the bottom|near the bottom|at the bottom of the image)",
+    "top_left": r"in the (?:top|upper) left corner",
+    "top_right": r"in the (?:top|upper) right corner",
+    "bottom_left": r"in the (?:bottom|lower) left corner",
+    "bottom_right": r"in the (?:bottom|lower) right corner",
+    "center": r"(?:in the middle|in the center|at the center of the image)",
+}
+
+
+def dist(a: dict, b: dict) -> float:
+    return math.hypot(a["x"] - b["x"], a["y"] - b["y"])
+
+
+def closest(objs: list[dict], a: dict) -> dict:
+    return min((o for o in objs if o is not a), key=lambda o: dist(a, o))
+
+
+def farthest(objs: list[dict], a: dict) -> dict:
+    return max((o for o in objs if o is not a), key=lambda o: dist(a, o))
+
+
+def holds(rel: str, a: dict, b: dict, objs: list[dict]) -> bool:
+    return {
+        "left": lambda: a["x"] < b["x"],
+        "right": lambda: a["x"] > b["x"],
+        "above": lambda: a["y"] < b["y"],
+        "below": lambda: a["y"] > b["y"],
+        "near": lambda: closest(objs, a) is b,
+        "far": lambda: farthest(objs, a) is b,
+    }[rel]()
+
+
+def in_place(place: str, o: dict, size: int) -> bool:
+    fx, fy = o["x"] / size, o["y"] / size
+    checks = {"left": fx < 0.35, "right": fx > 0.65, "top": fy < 0.35, "bottom": fy > 0.65}
+    if place == "center":
+        return 0.4 < fx < 0.6 and 0.4 < fy < 0.6
+    return all(checks[p] for p in place.split("_"))
+
+
+def matching(m: re.Match, objs: list[dict]) -> list[dict]:
+    noun = PLURAL.get(m["noun"], m["noun"])
+    return [
+        o for o in objs
+        if (m["size"] is None or o["size"] == SIZE[m["size"]])
+        and (m["color"] is None or o["color"] == m["color"])
+        and (noun in GENERIC or o["shape"] == NOUNS[noun])
+    ]
+
+
+def check_caption(caption: str, objs: list[dict], size: int) -> Counter:
+    """Assert every claim the caption makes; return how many claims of each kind were checked."""
+    nps = list(NP.finditer(caption))
+    assert nps, f"no noun phrase recognised in {caption!r}"
+    checked: Counter = Counter()
+    for m in nps:
+        found = matching(m, objs)
+        det = m["det"]
+        if det in ("a", "an") and not m["single"]:
+            assert found, f"{caption!r}: nothing is '{m[0]}'"
+            checked["exists"] += 1
+        elif det == "the":
+            assert len(found) == 1, f"{caption!r}: '{m[0]}' is not unique ({len(found)} match)"
+            checked["unique"] += 1
+        else:
+            n = 1 if m["single"] else COUNT[det]
+            assert len(found) == n, f"{caption!r}: '{m[0]}' but {len(found)} match"
+            checked["count"] += 1
+    for m1, m2 in zip(nps, nps[1:]):  # "<np> [verb] <relation> <np>"
+        between = caption[m1.end():m2.start()].strip()
+        for rel, pattern in RELATIONS.items():
+            if re.fullmatch(VERB + pattern, between):
+                a_objs, b_objs = matching(m1, objs), matching(m2, objs)
+                assert any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b), (
+                    f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'"
+                )
+                checked[rel] += 1
+    for m in nps:  # "<np> [verb] <place>"
+        after = caption[m.end():]
+        for place, pattern in PLACES.items():
+            if re.match(r" " + VERB + pattern + r"(?:$|[,;]| and)", after):
+                assert any(in_place(place, o, size) for o in matching(m, objs)), f"{caption!r}: '{m[0]}' not {place}"
+                checked["place"] += 1
+    if caption.endswith("and nothing else"):
+        assert len(nps) == len(objs), f"{caption!r}: lists {len(nps)} of {len(objs)} objects"
+        checked["exhaustive"] += 1
+    return checked
+
+
+def answer(question: str, objs: list[dict], size: int) -> str:
+    """The answer to a Shapes question, worked out from the objects alone."""
+    by_color = {o["color"]: o for o in objs}
+    q = question
+
+    def obj(color: str) -> dict:
+        return by_color[color]
+
+    def yn(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    shapes = Counter(o["shape"] for o in objs)
+    if m := re.fullmatch(r"what (?:is the shape of|shape is) the (\w+) object\?", q):
+        return obj(m[1])["shape"]
+    if m := re.fullmatch(r"is the (\w+) object on the left or the right of the image\?", q):
+        return "left" if obj(m[1])["x"] < size / 2 else "right"
+    if m := re.fullmatch(r"is the (\w+) object at the top or the bottom of the image\?", q):
+        return "top" if obj(m[1])["y"] < size / 2 else "bottom"
+    if m := re.fullmatch(r"is the (\w+) object (\w+) or (\w+)\?", q):
+        return obj(m[1])["size"]
+    if m := re.fullmatch(r"what is the (shape|color) of the object (closest to|farthest from) the (\w+) object\?", q):
+        pick = closest if m[2] == "closest to" else farthest
+        return pick(objs, obj(m[3]))[m[1]]
+    if m := re.fullmatch(r"how many objects have the shape of the (\w+) object\?", q):
+        return str(shapes[obj(m[1])["shape"]])
+    if m := re.fullmatch(r"is the (\w+) object (to the left of|to the right of|above|below) the (\w+) object\?", q):
+        rel = {"to the left of": "left", "to the right of": "right", "above": "above", "below": "below"}[m[2]]
+        return yn(holds(rel, obj(m[1]), obj(m[3]), objs))
+    if re.fullmatch(r"how many (?:objects|shapes) are there\?", q):
+        return str(len(objs))
+    if m := re.fullmatch(r"how many (small|large) objects are there\?", q):
+        return str(sum(o["size"] == m[1] for o in objs))
+    if m := re.fullmatch(r"how many (\w+) are there\?", q):
+        return str(shapes[NOUNS[PLURAL[m[1]]]])
+    if m := re.fullmatch(r"is there a (\w+) (\w+)\?", q):
+        return yn(any(o["color"] == m[1] and o["shape"] == m[2] for o in objs))
+    if m := re.fullmatch(r"are there any (\w+)\?", q):
+        return yn(shapes[NOUNS[PLURAL[m[1]]]] > 0)
+    if m := re.fullmatch(r"are there more (\w+) than (\w+)\?", q):
+        return yn(shapes[NOUNS[PLURAL[m[1]]]] > shapes[NOUNS[PLURAL[m[2]]]])
+    if m := re.fullmatch(r"is the (\w+) object larger than the (\w+) object\?", q):
+        return yn(obj(m[1])["size"] == "large" and obj(m[2])["size"] == "small")
+    if m := re.fullmatch(
+        r"(?:do the (\w+) object and the (\w+) object have the same shape|is the (\w+) object the same shape as the (\w+) object)\?", q
+    ):
+        a, b = (m[1], m[2]) if m[1] else (m[3], m[4])
+        return yn(obj(a)["shape"] == obj(b)["shape"])
+    raise AssertionError(f"the checker cannot read {question!r}")

@@ -1,0 +1,226 @@
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from tests.shapes_truth import answer, check_caption
+from vl.data.shapes import ShapesConfig, ShapesWorld
+from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPE_WORDS
+from vl.data.shapes.questions import QUESTION_FAMILIES
+from vl.errors import ConfigError
+
+WORLD = ShapesWorld()
+N_PROPERTY = 400  # scenes per property check; 2,000 captions and ~6,500 questions
+FINGERPRINT = """
+import hashlib, json, sys
+from vl.data.shapes import ShapesWorld
+w = ShapesWorld()
+for split, index in json.loads(sys.argv[1]):
+    it = w.item(split, index)
+    text = json.dumps([it["captions"], it["questions"], it["tags"], it["scene"]], sort_keys=True)
+    print(hashlib.sha256(it["image"].tobytes() + text.encode()).hexdigest())
+"""
+PROBES = [["train", 0], ["train", 7], ["val", 3], ["test", 11], ["test_heldout", 5]]
+
+
+def fingerprint(item):
+    text = json.dumps([item["captions"], item["questions"], item["tags"], item["scene"]], sort_keys=True)
+    return hashlib.sha256(item["image"].tobytes() + text.encode()).hexdigest()
+
+
+def test_same_seed_gives_identical_items_across_processes():
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", FINGERPRINT, json.dumps(PROBES)],
+            capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed, "PATH": ""},
+        ).stdout.split()
+        for seed in ("1", "2")
+    ]
+    here = [fingerprint(WORLD.item(s, i)) for s, i in PROBES]
+    assert runs[0] == runs[1] == here
+
+
+def test_items_made_out_of_order_equal_items_made_in_order():
+    in_order = [fingerprint(WORLD.item("train", i)) for i in range(12)]
+    shuffled = [9, 2, 11, 0, 5, 7, 1, 10, 3, 8, 6, 4]
+    fresh = ShapesWorld()
+    assert {i: fingerprint(fresh.item("train", i)) for i in shuffled} == dict(enumerate(in_order))
+
+
+def test_seed_and_split_change_the_items():
+    other = ShapesWorld(ShapesConfig(seed=1))
+    assert fingerprint(WORLD.item("train", 0)) != fingerprint(other.item("train", 0))
+    assert fingerprint(WORLD.item("train", 0)) != fingerprint(WORLD.item("test", 0))
+
+
+@pytest.mark.parametrize("size", [16, 32, 64, 128, 256])
+def test_every_canvas_size_draws_what_the_scene_graph_says(size):
+    world = ShapesWorld(ShapesConfig(image_size=size))
+    for index in range(25):
+        item = world.item("train", index)
+        pixels = np.asarray(item["image"], dtype=np.int16)
+        assert pixels.shape == (size, size, 3)
+        objs = item["scene"]["objects"]
+        assert 1 <= len(objs) <= 6 and len({o["color"] for o in objs}) == len(objs)
+        background = np.ones((size, size), bool)
+        for o in objs:
+            x, y, w, h = o["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= size and y + h <= size
+            assert (x + w / 2, y + h / 2) == pytest.approx((o["x"], o["y"]))
+            # the object's centre pixel is drawn in its color (up to anti-aliasing at tiny sizes)
+            centre = pixels[int(o["y"]), int(o["x"])]
+            tolerance = 40 if size >= 64 else 140
+            assert np.abs(centre - COLORS[o["color"]]).max() <= tolerance, (o, centre)
+            background[max(int(y) - 1, 0): int(y + h) + 2, max(int(x) - 1, 0): int(x + w) + 2] = False
+        # every pixel outside the (1-px grown) boxes is untouched background
+        assert (pixels[background] == BACKGROUNDS["gray"]).all()
+        for a in objs:  # boxes never overlap
+            for b in objs:
+                if a is not b:
+                    ax, ay, aw, ah = a["bbox"]
+                    bx, by, bw, bh = b["bbox"]
+                    assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
+
+
+def test_relations_agree_with_geometry():
+    for index in range(N_PROPERTY):
+        scene = WORLD.item("train", index)["scene"]
+        objs = {o["id"]: o for o in scene["objects"]}
+        triples = {(r["subject"], r["predicate"], r["object"]) for r in scene["relations"]}
+        for a in objs.values():
+            for b in objs.values():
+                if a is b:
+                    continue
+                assert ((a["id"], "left_of", b["id"]) in triples) == (a["x"] < b["x"])
+                assert ((a["id"], "right_of", b["id"]) in triples) == (a["x"] > b["x"])
+                assert ((a["id"], "above", b["id"]) in triples) == (a["y"] < b["y"])
+                assert ((a["id"], "below", b["id"]) in triples) == (a["y"] > b["y"])
+            others = [o for o in objs.values() if o is not a]
+            if others:
+                d = {o["id"]: np.hypot(a["x"] - o["x"], a["y"] - o["y"]) for o in others}
+                assert (a["id"], "closest", min(d, key=d.get)) in triples
+                assert (a["id"], "farthest", max(d, key=d.get)) in triples
+        assert len(triples) == len(scene["relations"])
+
+
+@pytest.mark.parametrize("split", ["train", "test_heldout"])
+def test_every_caption_claim_is_true(split):
+    claims = Counter()
+    for index in range(N_PROPERTY):
+        item = WORLD.item(split, index)
+        assert len(item["captions"]) == 5
+        for caption in item["captions"]:
+            claims += check_caption(caption, item["scene"]["objects"], 64)
+            assert not re.search(r"\bwith\b[^;,]*\b(?:is|sits|lies|appears)\b", caption), caption  # "with X sits" is not English
+    # the checker really read relations, places and counts, not only noun phrases
+    for kind in ("exists", "unique", "count", "left", "right", "above", "below", "near", "far", "place", "exhaustive"):
+        assert claims[kind] >= 20, (kind, claims)
+
+
+def test_captions_vary():
+    captions = [WORLD.item("train", i)["captions"] for i in range(N_PROPERTY)]
+    distinct_per_image = [len(set(c)) for c in captions]
+    assert sum(distinct_per_image) / len(captions) >= 4.9
+    openings = Counter(" ".join(c.split()[:2]) for cs in captions for c in cs)
+    assert len(openings) >= 40  # many sentence shapes, not one template
+    words = Counter(w for cs in captions for c in cs for w in c.replace(",", " ").split())
+    for synonyms in (("disc", "circle"), ("rhombus", "diamond"), ("big", "large"), ("little", "small")):
+        assert all(words[w] > 0 for w in synonyms), synonyms
+
+
+@pytest.mark.parametrize("split", ["train", "test_heldout"])
+def test_every_answer_is_right(split):
+    seen = Counter()
+    for index in range(N_PROPERTY):
+        item = WORLD.item(split, index)
+        for qa in item["questions"]:
+            assert answer(qa["question"], item["scene"]["objects"], 64) == qa["answer"], qa
+            assert qa["question_family"] == QUESTION_FAMILIES[qa["question_type"]]
+            assert qa["answer_type"] == ("yes/no" if qa["answer"] in ("yes", "no") else "number" if qa["answer"].isdigit() else "other")
+            seen[qa["question_type"]] += 1
+    assert set(seen) == set(QUESTION_FAMILIES)
+    assert {QUESTION_FAMILIES[t] for t in seen} == {"non-relational", "relational", "counting", "existence", "comparison"}
+
+
+def test_no_answer_dominates_its_type():
+    answers = defaultdict(Counter)
+    for index in range(2000):
+        for qa in WORLD.item("train", index)["questions"]:
+            answers[qa["question_type"]][qa["answer"]] += 1
+    for qtype, counts in answers.items():
+        top, n = counts.most_common(1)[0]
+        assert n / sum(counts.values()) <= 0.5, (qtype, top, counts)
+        assert sum(counts.values()) >= 1000, qtype
+
+
+def test_heldout_pairs_never_appear_in_train_and_always_in_test_heldout():
+    heldout = set(WORLD.cfg.heldout_pairs)
+    phrases = {f"{pair.split()[0]} {word}" for pair in heldout for word in SHAPE_WORDS[pair.split()[1]]}
+    for split in ("train", "val", "test"):
+        for index in range(1500 if split == "train" else 300):
+            item = WORLD.item(split, index)
+            assert not heldout & {f"{o['color']} {o['shape']}" for o in item["scene"]["objects"]}
+            assert not heldout & set(item["tags"])
+            text = " ".join(item["captions"] + [q["question"] for q in item["questions"]])
+            assert not any(p in text for p in phrases), text
+    seen = Counter()
+    for index in range(500):
+        pairs = {f"{o['color']} {o['shape']}" for o in WORLD.item("test_heldout", index)["scene"]["objects"]}
+        assert pairs & heldout
+        seen.update(pairs & heldout)
+    assert set(seen) == heldout
+
+
+def test_tags_list_colors_shapes_and_pairs_present():
+    vocab = WORLD.tag_vocabulary()
+    assert len(vocab) == 7 + 6 + 42
+    for index in range(100):
+        item = WORLD.item("train", index)
+        objs = item["scene"]["objects"]
+        expected = {o["color"] for o in objs} | {o["shape"] for o in objs} | {f"{o['color']} {o['shape']}" for o in objs}
+        assert set(item["tags"]) == expected
+        assert item["tags"] == sorted(item["tags"], key=vocab.index)
+
+
+def test_image_ids_and_question_ids_are_unique_across_splits():
+    ids, qids, n_questions = set(), set(), 0
+    for split in ("train", "val", "test", "test_heldout"):
+        for index in range(50):
+            item = WORLD.item(split, index)
+            ids.add(item["image_id"])
+            qids.update(q["question_id"] for q in item["questions"])
+            n_questions += len(item["questions"])
+    assert len(ids) == 200 and len(qids) == n_questions
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"image_size": 8}, "image_size is 8; it must be between 16 and 256"),
+        ({"image_size": 512}, "image_size is 512"),
+        ({"shapes": ["circle", "sqare"]}, "unknown shape 'sqare' in shapes; did you mean 'square'?"),
+        ({"colors": ["red", "bleu"]}, "unknown color 'bleu' in colors; did you mean 'blue'?"),
+        ({"background": "grey"}, "unknown background 'grey' in background; did you mean 'gray'?"),
+        ({"splits": {"train": 0}}, "splits.train is 0; the number of items must be positive"),
+        ({"splits": {"tarin": 5}}, "unknown split 'splits.tarin'; did you mean 'train'?"),
+        ({"max_objects": 9}, "max_objects is 9"),
+        ({"min_objects": 0}, "need 1 <= min_objects <= max_objects"),
+        ({"heldout_pairs": ["red hexagon"]}, "heldout_pairs entry 'red hexagon'"),
+    ],
+)
+def test_bad_world_configs_are_one_clear_line(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        ShapesConfig(**overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_split_and_missing_heldout():
+    with pytest.raises(ConfigError, match="unknown split 'tset'; did you mean 'test'"):
+        WORLD.item("tset", 0)
+    with pytest.raises(ConfigError, match="needs heldout_pairs"):
+        ShapesWorld(ShapesConfig(heldout_pairs=[])).item("test_heldout", 0)

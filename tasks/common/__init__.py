@@ -1,0 +1,1 @@
+"""Pieces shared by the task entry points."""

@@ -1,0 +1,104 @@
+"""Write Shapes items as image files plus the official annotation formats.
+
+    python -m tasks.export_shapes --out data/shapes --split test --n 500 --format coco,karpathy,vqa \
+        --preview data/shapes/preview.png [--config configs/shapes/world.yaml] [image_size=96 ...]
+
+Layout (COCO's): OUT/<split>/COCO_<split>_<image_id>.png, OUT/annotations/captions_<split>.json,
+OUT/dataset_coco.json (Karpathy), OUT/v2_OpenEnded_mscoco_<split>_questions.json and
+OUT/v2_mscoco_<split>_annotations.json (VQA v2).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tasks.common.cli import cli
+from vl.config import load_config
+from vl.data.coco import to_coco_captions
+from vl.data.karpathy import to_karpathy
+from vl.data.preview import image_grid
+from vl.data.schema import write_json
+from vl.data.shapes import SPLITS, ShapesConfig, ShapesWorld
+from vl.data.vqa import to_vqa
+from vl.errors import ConfigError, did_you_mean
+
+FORMATS = ("coco", "karpathy", "vqa")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tasks.export_shapes", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--split", default="test", help=f"one or more of {', '.join(SPLITS)}, comma-separated")
+    p.add_argument("--n", type=int, default=None, help="items per split (default: the config's split size)")
+    p.add_argument("--format", default="coco", help=f"one or more of {', '.join(FORMATS)}, comma-separated")
+    p.add_argument("--preview", type=Path, default=None, help="also write a PNG grid of samples here")
+    p.add_argument("--config", type=Path, default=None, help="Shapes world YAML (default: built-in defaults)")
+    p.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = load_config(ShapesConfig, args.config, args.overrides)
+    splits, formats = _choices(args.split, SPLITS, "split"), _choices(args.format, FORMATS, "format")
+    if args.n is not None and args.n <= 0:
+        raise ConfigError(f"--n is {args.n}; the number of items must be positive")
+    world, start = ShapesWorld(cfg), time.perf_counter()
+    records: dict[str, list[dict]] = {}
+    for split in splits:
+        n = args.n or cfg.splits.get(split) or 0
+        if n <= 0:
+            raise ConfigError(f"no size for split '{split}': pass --n or set splits.{split}=N")
+        world.check(split, 0)
+        folder = args.out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        records[split] = []
+        for index in tqdm(range(n), desc=f"{split}", unit="img", disable=None):
+            item = world.item(split, index)
+            item["image"].save(folder / item["file_name"])
+            records[split].append(item)
+        if "coco" in formats:
+            write_json(to_coco_captions(records[split], f"Shapes {split}"), args.out / "annotations" / f"captions_{split}.json")
+        if "vqa" in formats:
+            questions, annotations = to_vqa(records[split], split)
+            write_json(questions, args.out / f"v2_OpenEnded_mscoco_{split}_questions.json")
+            write_json(annotations, args.out / f"v2_mscoco_{split}_annotations.json")
+    if "karpathy" in formats:
+        write_json(to_karpathy(r for split in splits for r in records[split]), args.out / "dataset_coco.json")
+    if args.preview is not None:
+        sample = next(iter(records.values()))[:16]
+        image_grid(
+            [r["image"] for r in sample],
+            [_preview_text(r, k) for k, r in enumerate(sample)],
+            args.preview,
+        )
+    total = sum(len(r) for r in records.values())
+    print(
+        f"wrote {total} images ({', '.join(splits)}) as {', '.join(formats)} to {args.out} "
+        f"in {time.perf_counter() - start:.1f}s" + (f"; preview: {args.preview}" if args.preview else "")
+    )
+    return 0
+
+
+def _preview_text(record: dict, k: int) -> list[str]:
+    qa = record["questions"][(3 * k) % len(record["questions"])]  # walk through the question types
+    return [record["captions"][0], f"Q: {qa['question']}", f"A: {qa['answer']}"]
+
+
+def _choices(text: str, valid: tuple[str, ...], what: str) -> list[str]:
+    chosen = [t.strip() for t in text.split(",") if t.strip()]
+    for c in chosen:
+        if c not in valid:
+            raise ConfigError(f"unknown {what} '{c}'{did_you_mean(c, valid)}")
+    if not chosen:
+        raise ConfigError(f"--{what} needs at least one of {', '.join(valid)}")
+    return chosen
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The Shapes world as `datasets` objects: built once per config, cached with save_to_disk."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, Features, Image, List, Value, load_from_disk
+
+from vl.config import from_dict, to_dict, to_yaml
+from vl.data.coco import CAPTION_FEATURES
+from vl.data.shapes.config import ShapesConfig
+from vl.data.shapes.world import ShapesWorld
+from vl.data.vqa import ANSWERS_PER_QUESTION, VQA_FEATURES
+
+FORMAT_VERSION = "1"  # bump when items change for the same config, so stale caches are not reused
+SHAPES_FEATURES = Features(
+    {
+        "image": Image(),
+        "image_id": Value("int64"),
+        "split": Value("string"),
+        "file_name": Value("string"),
+        "captions": List(Value("string")),
+        "questions": List(
+            {
+                "question_id": Value("int64"),
+                "question": Value("string"),
+                "answer": Value("string"),
+                "question_type": Value("string"),
+                "question_family": Value("string"),
+                "answer_type": Value("string"),
+            }
+        ),
+        "tags": List(Value("string")),
+        "scene": {
+            "objects": List(
+                {
+                    "id": Value("int32"),
+                    "shape": Value("string"),
+                    "color": Value("string"),
+                    "size": Value("string"),
+                    "x": Value("float64"),
+                    "y": Value("float64"),
+                    "radius": Value("float64"),
+                    "bbox": List(Value("float64")),
+                }
+            ),
+            "relations": List({"subject": Value("int32"), "predicate": Value("string"), "object": Value("int32")}),
+        },
+    }
+)
+
+
+def default_cache_dir() -> Path:
+    """$VL_CACHE, else ~/.cache/vl-suite."""
+    return Path(os.environ.get("VL_CACHE", Path.home() / ".cache" / "vl-suite"))
+
+
+def build_dataset(
+    cfg: ShapesConfig | None = None,
+    splits: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+) -> DatasetDict:
+    """The Shapes splits (default: every split in cfg.splits) as a DatasetDict.
+
+    Each split is generated once per config and saved under cache_dir/shapes-<config hash>/<split>;
+    later calls load it from there (memory-mapped).
+    """
+    cfg = cfg or ShapesConfig()
+    splits = list(splits or cfg.splits)
+    world = ShapesWorld(cfg)
+    for split in splits:
+        world.check(split, 0)
+        if split not in cfg.splits:
+            raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
+    root = Path(cache_dir or default_cache_dir()) / f"shapes-{config_hash(cfg)}"
+    out = {}
+    for split in splits:
+        path = root / split
+        if not (path / "dataset_info.json").is_file():
+            _generate_to(path, cfg, split, num_proc)
+        out[split] = load_from_disk(str(path))
+    return DatasetDict(out)
+
+
+def config_hash(cfg: ShapesConfig) -> str:
+    """A short hash of everything that decides the items (the resolved config and FORMAT_VERSION)."""
+    return hashlib.sha256((FORMAT_VERSION + to_yaml(cfg)).encode()).hexdigest()[:12]
+
+
+def _generate_to(path: Path, cfg: ShapesConfig, split: str, num_proc: int | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=path.parent))
+    try:
+        n = cfg.splits[split]
+        ds = Dataset.from_generator(
+            _items,
+            features=SHAPES_FEATURES,
+            gen_kwargs={"cfg": to_dict(cfg), "split": split, "indices": list(range(n))},
+            num_proc=num_proc if num_proc and num_proc > 1 and n >= 2 * num_proc else None,
+            cache_dir=str(work / "build"),
+            split=split,
+        )
+        ds.save_to_disk(str(work / "saved"))
+        del ds
+        try:
+            (work / "saved").rename(path)  # atomic: a reader sees no split or a whole one
+        except OSError:
+            if not (path / "dataset_info.json").is_file():  # not another process that finished first
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
+    world = ShapesWorld(from_dict(ShapesConfig, cfg))
+    for index in indices:
+        yield world.item(split, index)
+
+
+def to_caption_dataset(ds: Dataset) -> Dataset:
+    """Caption form (what load_coco_captions returns): image, image_id, file_name, captions."""
+    return ds.select_columns(list(CAPTION_FEATURES)).cast(CAPTION_FEATURES)
+
+
+def to_vqa_dataset(ds: Dataset) -> Dataset:
+    """VQA form (what load_vqa returns): one row per question, with the official 10 answers."""
+
+    def explode(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in VQA_FEATURES}
+        for image, image_id, questions in zip(batch["image"], batch["image_id"], batch["questions"]):
+            for q in questions:
+                out["image"].append(image)
+                out["image_id"].append(image_id)
+                out["question_id"].append(q["question_id"])
+                out["question"].append(q["question"])
+                out["answers"].append([q["answer"]] * ANSWERS_PER_QUESTION)
+                out["multiple_choice_answer"].append(q["answer"])
+                out["answer_type"].append(q["answer_type"])
+                out["question_type"].append(q["question_type"])
+        return out
+
+    plain = ds.cast_column("image", Image(decode=False))  # pass the PNG bytes through untouched
+    exploded = plain.map(explode, batched=True, remove_columns=ds.column_names, features=VQA_FEATURES.copy())
+    return exploded.cast_column("image", Image())

@@ -4,8 +4,6 @@ import pytest
 from PIL import Image
 
 from tasks.export_shapes import main
-from vl.config import load_config
-from vl.data.shapes import ShapesConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +37,3 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     assert main(["--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
-
-
-@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "shapes").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_world_configs_load(path):
-    assert isinstance(load_config(ShapesConfig, path), ShapesConfig)

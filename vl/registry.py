@@ -51,3 +51,8 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.keys()})"
+
+
+# One registry per kind of component; each package's __init__ imports its modules so they register.
+ENCODERS = Registry("encoder")
+HEADS = Registry("head")

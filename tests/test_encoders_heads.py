@@ -1,0 +1,112 @@
+import pytest
+import torch
+from transformers import (
+    CLIPConfig,
+    CLIPModel,
+    ConvNextConfig,
+    ConvNextModel,
+    Dinov2Config,
+    Dinov2Model,
+    GPT2Config,
+    GPT2LMHeadModel,
+    ViTConfig,
+    ViTModel,
+)
+
+from vl.encoders import build_encoder
+from vl.errors import ConfigError
+from vl.heads import build_head
+from vl.modeling import VLConfig, VLModel
+from vl.encoders import ENCODERS
+
+PIXELS = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def tiny_backbone(kind: str, folder):
+    """A tiny random HF vision model saved with save_pretrained; returns (folder, expected tokens, width)."""
+    if kind == "vit":
+        model = ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8))
+        shape = (17, 32)  # 16 patches + CLS
+    elif kind == "clip":
+        cfg = CLIPConfig(
+            vision_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "image_size": 32, "patch_size": 8},
+            text_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 99},
+            projection_dim=16,
+        )
+        model, shape = CLIPModel(cfg), (17, 32)
+    elif kind == "dinov2":
+        model = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_ratio=2, image_size=32, patch_size=8))
+        shape = (17, 32)
+    else:
+        model = ConvNextModel(ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32))
+        shape = (4, 16)  # 32 px / 4 (stem) / 2 (stage) = 4x4 -> wait: 2x2 feature map after two downsamplings of 32/4
+    model.save_pretrained(folder)
+    return folder, shape
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+@pytest.mark.parametrize("cls_token", [False, True])
+def test_vit_encoder_contract(stem, cls_token):
+    enc = build_encoder({"type": "vit", "image_size": 32, "patch_size": 8, "dim": 32, "depth": 2, "heads": 2, "stem": stem, "cls_token": cls_token})
+    tokens = enc.forward_features(PIXELS)
+    assert tokens.shape == (2, 16 + cls_token, 32) and enc.out_dim == 32
+
+
+@pytest.mark.parametrize("kind", ["vit", "clip", "dinov2", "convnext"])
+def test_hf_backbones_follow_the_encoder_contract_and_round_trip(kind, tmp_path):
+    folder, _ = tiny_backbone(kind, tmp_path / kind)
+    enc = build_encoder({"type": "hf", "path": str(folder)})
+    tokens = enc.forward_features(PIXELS)
+    assert tokens.dim() == 3 and tokens.shape[0] == 2 and tokens.shape[2] == enc.out_dim
+    # a VLModel around it saves and reloads without the backbone folder (its config travels along)
+    head = {"type": "caption", "dim": 16, "depth": 1, "heads": 2, "vocab_size": 30, "max_len": 8}
+    model = VLModel(VLConfig(encoder={"type": "hf", "path": str(folder)}, heads={"caption": head})).eval()
+    model.save_pretrained(tmp_path / "vl")
+    for f in folder.iterdir():
+        f.unlink()
+    again = VLModel.from_pretrained(tmp_path / "vl").eval()
+    ids = torch.randint(3, 30, (2, 5))
+    with torch.no_grad():
+        assert torch.equal(model(PIXELS, input_ids=ids)["logits"], again(PIXELS, input_ids=ids)["logits"])
+
+
+def test_every_registered_encoder_is_tested():
+    assert set(ENCODERS.keys()) == {"vit", "hf"}
+
+
+def test_bad_encoder_configs():
+    with pytest.raises(ConfigError, match="unknown config key 'encoder.dpth'; did you mean 'encoder.depth'"):
+        build_encoder({"type": "vit", "dpth": 2})
+    with pytest.raises(ConfigError, match="not a multiple of patch_size"):
+        build_encoder({"type": "vit", "image_size": 30, "patch_size": 8})
+    with pytest.raises(ConfigError, match="cannot load a backbone from"):
+        build_encoder({"type": "hf", "path": "/nonexistent/backbone"})
+
+
+def test_caption_head_from_gpt2_reproduces_gpt2(tmp_path):
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50, n_positions=40)).eval()
+    gpt2.save_pretrained(tmp_path / "gpt2")
+    head = build_head("caption", {"init_from": str(tmp_path / "gpt2"), "max_len": 16}, memory_dim=24).eval()
+    assert (head.cfg.dim, head.cfg.depth, head.cfg.heads, head.cfg.vocab_size, head.cfg.act) == (32, 2, 4, 50, "gelu_tanh")
+    with torch.no_grad():
+        for block in head.blocks:  # silence the (new) cross-attention: what is left is GPT-2
+            block.cross.proj.weight.zero_()
+            block.cross.proj.bias.zero_()
+        ids = torch.randint(0, 50, (3, 12))
+        ours = head(torch.randn(3, 5, 24), {"input_ids": ids})["logits"]
+        theirs = gpt2(input_ids=ids).logits
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_caption_loss_ignores_padding():
+    head = build_head("caption", {"vocab_size": 20, "dim": 16, "depth": 1, "heads": 2}, memory_dim=8)
+    memory, ids = torch.randn(2, 4, 8), torch.randint(3, 20, (2, 6))
+    labels = ids.clone()
+    padded = labels.clone()
+    padded[1, 3:] = -100
+    a = head(memory, {"input_ids": ids, "labels": padded})["loss"]
+    logits = head(memory, {"input_ids": ids})["logits"]
+    keep = padded != -100
+    b = torch.nn.functional.cross_entropy(logits[keep], labels[keep])
+    torch.testing.assert_close(a, b)

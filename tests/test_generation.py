@@ -1,0 +1,119 @@
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from vl.errors import ConfigError
+from vl.generation import GenerationConfig, filter_logits, generate
+from vl.heads import build_head
+
+BOS, EOS, PAD = 1, 2, 0
+
+
+@pytest.fixture(scope="module")
+def head():
+    torch.manual_seed(0)
+    spec = {"vocab_size": 40, "dim": 32, "depth": 2, "heads": 4, "max_len": 24, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD}
+    h = build_head("caption", spec, memory_dim=48).double().eval()
+    with torch.no_grad():  # sharper distributions than the 0.02 init, so EOS and beams matter
+        h.embed.weight.mul_(40)
+    return h
+
+
+@pytest.fixture(scope="module")
+def memory():
+    return torch.randn(5, 10, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+@pytest.mark.parametrize("length_penalty", [1.0, 0.0])
+def test_kv_cache_gives_exactly_the_tokens_of_full_recompute(head, memory, beams, length_penalty):
+    cfg = GenerationConfig(max_new_tokens=15, num_beams=beams, length_penalty=length_penalty)
+    cached = generate(head, memory, BOS, EOS, PAD, cfg)
+    full = generate(head, memory, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False}))
+    assert torch.equal(cached, full)
+
+
+def test_sampling_with_and_without_cache_matches_for_the_same_seed(head, memory):
+    cfg = GenerationConfig(max_new_tokens=12, do_sample=True, top_k=10, top_p=0.9, temperature=0.8)
+    a = generate(head, memory, BOS, EOS, PAD, cfg, torch.Generator().manual_seed(3))
+    b = generate(head, memory, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False}), torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+class HFAdapter:
+    """A transformers causal LM behind our decoder protocol (full recompute each step)."""
+
+    def __init__(self, lm):
+        self.lm = lm
+
+    def start(self, memory, max_len, use_cache):
+        return None
+
+    def decode_step(self, ids, state):
+        return self.lm(input_ids=ids).logits[:, -1]
+
+    def reorder(self, state, rows):
+        pass
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    torch.manual_seed(0)
+    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=12, n_positions=32, initializer_range=0.6, bos_token_id=BOS, eos_token_id=EOS)
+    return GPT2LMHeadModel(cfg).double().eval()
+
+
+@pytest.mark.parametrize("beams", [1, 2, 3, 5])
+@pytest.mark.parametrize("length_penalty", [1.0, 0.0, 2.0, -0.5])
+@pytest.mark.parametrize("min_new", [0, 3])
+def test_decoding_matches_transformers_generate(gpt2, beams, length_penalty, min_new):
+    B, T = 6, 9
+    ours = generate(
+        HFAdapter(gpt2), torch.zeros(B, 1, 1), BOS, EOS, PAD,
+        GenerationConfig(max_new_tokens=T, min_new_tokens=min_new, num_beams=beams, length_penalty=length_penalty, use_cache=False),
+    )
+    kwargs = {"length_penalty": length_penalty} if beams > 1 else {}
+    theirs = gpt2.generate(
+        input_ids=torch.full((B, 1), BOS), max_new_tokens=T, min_new_tokens=min_new, num_beams=beams, do_sample=False,
+        eos_token_id=EOS, pad_token_id=PAD, early_stopping=False, use_cache=False, **kwargs,
+    )[:, 1:]
+    assert torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
+
+
+def test_eos_min_and_max_length(head, memory):
+    out = generate(head, memory, BOS, EOS, PAD, GenerationConfig(max_new_tokens=15, min_new_tokens=6))
+    assert out.size(1) <= 15
+    for row in out.tolist():
+        assert EOS not in row[:6]
+        if EOS in row:
+            after = row[row.index(EOS) + 1 :]
+            assert all(t == PAD for t in after)
+    assert generate(head, memory, BOS, EOS, PAD, GenerationConfig(max_new_tokens=4)).size(1) <= 4
+
+
+def test_top_k_one_and_tiny_top_p_are_greedy(head, memory):
+    greedy = generate(head, memory, BOS, EOS, PAD, GenerationConfig(max_new_tokens=10))
+    for cfg in (GenerationConfig(max_new_tokens=10, do_sample=True, top_k=1), GenerationConfig(max_new_tokens=10, do_sample=True, top_p=1e-6)):
+        assert torch.equal(generate(head, memory, BOS, EOS, PAD, cfg, torch.Generator().manual_seed(0)), greedy)
+
+
+def test_filter_logits_keeps_top_k_and_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.15, 0.1]]))
+    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.8)).tolist() == [[False, False, False, True]]
+    draws = torch.multinomial(torch.softmax(filter_logits(logits.expand(2000, 4), top_k=2), -1), 1, generator=torch.Generator().manual_seed(0))
+    assert set(draws.flatten().tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_new_tokens": 0}, {"min_new_tokens": 5, "max_new_tokens": 3}, {"num_beams": 2, "do_sample": True}, {"top_p": 0.0}]
+)
+def test_bad_generation_configs(kwargs):
+    with pytest.raises(ConfigError):
+        GenerationConfig(**kwargs)
+
+
+def test_decoding_longer_than_the_head_is_a_clear_error(head, memory):
+    with pytest.raises(ConfigError, match="cannot decode 30 new tokens: the head has 24 positions"):
+        generate(head, memory, BOS, EOS, PAD, GenerationConfig(max_new_tokens=30))

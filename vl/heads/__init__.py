@@ -1,0 +1,6 @@
+"""Task heads: `forward(tokens (B, N, D), batch) -> dict` with "loss" when labels are present."""
+from vl.heads import caption  # noqa: F401  (registers "caption")
+from vl.heads.build import build_head
+from vl.registry import HEADS
+
+__all__ = ["HEADS", "build_head"]

@@ -1,0 +1,137 @@
+"""Caption head: a transformer decoder with cross-attention to the shared encoder's tokens."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vl.errors import ConfigError
+from vl.layers import DecoderBlock, KVCache, init_weights
+from vl.registry import HEADS
+
+
+@dataclass
+class DecodeState:
+    """Per-image decoding state: each layer's cross-attention keys/values and the self-attention cache."""
+
+    memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
+    cache: KVCache | None
+
+
+@HEADS.register("caption")
+class CaptionHead(nn.Module):
+    """forward(tokens (B, N, Dm), batch with input_ids (B, L) [and labels]) -> {"logits", "loss"}."""
+
+    registry_name = "caption"
+
+    @dataclass
+    class Config:
+        dim: int = 256
+        depth: int = 4
+        heads: int = 4
+        mlp_ratio: float = 4.0
+        act: Literal["gelu", "gelu_tanh"] = "gelu"  # exact GELU is the cheaper one on CPUs; GPT-2 uses tanh
+        dropout: float = 0.0
+        max_len: int = 32  # positions, BOS included
+        vocab_size: int = 0  # set from the tokenizer
+        bos_token_id: int = 0
+        eos_token_id: int = 0
+        pad_token_id: int = 0
+        label_smoothing: float = 0.0
+        init_from: str = ""  # a GPT-2 checkpoint folder: decoder weights from it, cross-attention new
+
+        def __post_init__(self) -> None:
+            if self.dim % self.heads:
+                raise ConfigError(f"caption head dim {self.dim} is not divisible by heads {self.heads}")
+
+    def __init__(self, cfg: Config, memory_dim: int):
+        super().__init__()
+        gpt2 = _load_gpt2(cfg) if cfg.init_from else None
+        if cfg.vocab_size <= 0:
+            raise ConfigError("caption head vocab_size is not set; build the model with its tokenizer")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+        self.blocks = nn.ModuleList(
+            DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.apply(init_weights)
+        if gpt2 is not None:
+            self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
+
+    # --- training -------------------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        ids = batch["input_ids"]  # (B, L): BOS w1 .. wn, padded
+        state = DecodeState([blk.cross.memory_kv(tokens) for blk in self.blocks], cache=None)
+        h = self._hidden(ids, state, start=0)  # (B, L, D)
+        logits = F.linear(h, self.embed.weight)  # (B, L, V), tied to the input embedding
+        out = {"logits": logits}
+        if "labels" in batch:  # (B, L): w1 .. wn EOS, -100 on padding
+            out["loss"] = F.cross_entropy(
+                logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing
+            )
+        return out
+
+    def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> torch.Tensor:
+        x = self.embed(ids) + self.pos.weight[start : start + ids.size(1)]
+        for i, block in enumerate(self.blocks):
+            x = block(x, state.memory_kv[i], state.cache, i)
+        return self.norm(x)
+
+    # --- decoding (the protocol of vl.generation) -------------------------------------------------
+    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True) -> DecodeState:
+        if max_len > self.cfg.max_len:
+            raise ConfigError(f"cannot decode {max_len - 1} new tokens: the head has {self.cfg.max_len} positions")
+        kv = [blk.cross.memory_kv(memory) for blk in self.blocks]
+        cache = None
+        if use_cache:
+            hd = self.cfg.dim // self.cfg.heads
+            cache = KVCache(len(self.blocks), memory.size(0), self.cfg.heads, max_len, hd, like=kv[0][0])
+        return DecodeState(kv, cache)
+
+    def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        start = state.cache.length if state.cache is not None else 0
+        h = self._hidden(input_ids, state, start)
+        if state.cache is not None:
+            state.cache.advance(input_ids.size(1))
+        return F.linear(h[:, -1], self.embed.weight)  # (B, V)
+
+    def reorder(self, state: DecodeState, rows: torch.Tensor) -> None:
+        if state.cache is not None:
+            state.cache.reorder(rows)  # cross-attention keys are per image and beams stay within an image
+
+
+def _load_gpt2(cfg: CaptionHead.Config):
+    """Load a GPT-2 checkpoint and set the head's shape from it (width, depth, heads, vocabulary)."""
+    from transformers import GPT2LMHeadModel
+
+    try:
+        gpt2 = GPT2LMHeadModel.from_pretrained(cfg.init_from)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"caption head init_from: cannot load GPT-2 from '{cfg.init_from}' ({str(err).splitlines()[0]})") from None
+    g = gpt2.config
+    if g.activation_function not in ("gelu_new", "gelu_pytorch_tanh", "gelu"):
+        raise ConfigError(f"caption head init_from: unsupported GPT-2 activation '{g.activation_function}'")
+    cfg.dim, cfg.depth, cfg.heads, cfg.vocab_size = g.n_embd, g.n_layer, g.n_head, g.vocab_size
+    cfg.mlp_ratio = (g.n_inner or 4 * g.n_embd) / g.n_embd
+    cfg.act = "gelu" if g.activation_function == "gelu" else "gelu_tanh"
+    cfg.max_len = min(cfg.max_len, g.n_positions)
+    cfg.init_from = ""  # the weights now live in this model; a saved copy must not reload them
+    return gpt2
+
+
+def gpt2_state_dict(gpt2: nn.Module, max_len: int) -> dict[str, torch.Tensor]:
+    """GPT-2's weights under this head's names (its Conv1D weights transposed); no cross-attention."""
+    sd = {k.removeprefix("transformer."): v for k, v in gpt2.state_dict().items()}
+    out = {"embed.weight": sd["wte.weight"], "pos.weight": sd["wpe.weight"][:max_len], "norm.weight": sd["ln_f.weight"], "norm.bias": sd["ln_f.bias"]}
+    names = {"ln_1": "ln1", "ln_2": "ln2", "attn.c_attn": "attn.qkv", "attn.c_proj": "attn.proj", "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+    for i in range(gpt2.config.n_layer):
+        for theirs, ours in names.items():
+            weight = sd[f"h.{i}.{theirs}.weight"]
+            out[f"blocks.{i}.{ours}.weight"] = weight if theirs.startswith("ln") else weight.t().contiguous()
+            out[f"blocks.{i}.{ours}.bias"] = sd[f"h.{i}.{theirs}.bias"]
+    return out

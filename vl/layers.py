@@ -1,0 +1,161 @@
+"""Transformer building blocks shared by every encoder and head.
+
+Pre-norm blocks, a fused qkv projection, PyTorch's scaled_dot_product_attention, one-kernel GELU,
+and no dropout module at all when the rate is 0: the few large matrix multiplies do the work and
+little else runs. The decoder block keeps GPT-2's layout and names-by-role so a GPT-2 checkpoint
+maps onto it one tensor to one tensor.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
+    """scaled_dot_product_attention over (B, H, N, hd); on CPU in bf16 with gradients, the math backend,
+    whose backward is 2-3x faster there than the flash kernel's at these sequence lengths."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled():
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
+
+
+class MLP(nn.Module):
+    """Linear -> GELU -> Linear."""
+
+    def __init__(self, dim: int, hidden: int, act: str = "gelu", dropout: float = 0.0):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.approximate = GELU_APPROXIMATE[act]
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc2(F.gelu(self.fc1(x), approximate=self.approximate))
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
+
+class KVCache:
+    """Keys and values of every decoder layer, preallocated: (layers, B, H, max_len, head_dim) each."""
+
+    def __init__(self, layers: int, batch: int, heads: int, max_len: int, head_dim: int, like: torch.Tensor):
+        shape = (layers, batch, heads, max_len, head_dim)
+        self.k = torch.empty(shape, dtype=like.dtype, device=like.device)
+        self.v = torch.empty(shape, dtype=like.dtype, device=like.device)
+        self.length = 0  # positions filled in every layer
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write this step's k, v (B, H, n, hd) after the filled positions; return all keys/values so far."""
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows `index` (beam search), in that order."""
+        self.k[:, :, :, : self.length] = self.k[:, index, :, : self.length]
+        self.v[:, :, :, : self.length] = self.v[:, index, :, : self.length]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention; causal and cached for decoding."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+    def forward(
+        self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        B, N, D = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
+        if cache is not None:
+            if N > 1 and cache.length:
+                raise ValueError("a cached step takes one token at a time after the first")
+            k, v = cache.update(layer, k, v)
+            causal = causal and N > 1  # one new query may attend to every cached key
+        y = attention(q, k, v, causal, self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, N, D))
+
+
+class CrossAttention(nn.Module):
+    """Queries from the sequence, keys/values from the encoder tokens (of any width)."""
+
+    def __init__(self, dim: int, memory_dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q, self.proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        # Separate k and v projections: their gradients come back dense, where slices of one fused
+        # projection cost a stack and a transposing copy per layer in the backward pass.
+        self.k, self.v = nn.Linear(memory_dim, dim), nn.Linear(memory_dim, dim)
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the encoder tokens (B, M, Dm) -> 2 x (B, H, M, hd); computed once per image."""
+        B, M, _ = memory.shape
+        D = self.q.out_features
+        k = self.k(memory).view(B, M, self.heads, D // self.heads).transpose(1, 2)
+        v = self.v(memory).view(B, M, self.heads, D // self.heads).transpose(1, 2)
+        return k, v
+
+    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        B, N, D = x.shape
+        q = self.q(x).view(B, N, self.heads, D // self.heads).transpose(1, 2)
+        y = attention(q, *kv, dropout=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, N, D))
+
+
+class EncoderBlock(nn.Module):
+    """x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu", dropout: float = 0.0, eps: float = 1e-6):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
+        self.attn = SelfAttention(dim, heads, dropout)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), act, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class DecoderBlock(nn.Module):
+    """Causal self-attention, cross-attention to the encoder tokens, MLP; each pre-norm (GPT-2's layout)."""
+
+    def __init__(
+        self, dim: int, memory_dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu",
+        dropout: float = 0.0, eps: float = 1e-5,
+    ):
+        super().__init__()
+        self.ln1, self.ln_cross, self.ln2 = (nn.LayerNorm(dim, eps=eps) for _ in range(3))
+        self.attn = SelfAttention(dim, heads, dropout)
+        self.cross = CrossAttention(dim, memory_dim, heads, dropout)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), act, dropout)
+
+    def forward(
+        self, x: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), causal=True, cache=cache, layer=layer)
+        x = x + self.cross(self.ln_cross(x), memory_kv)
+        return x + self.mlp(self.ln2(x))
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Truncated-normal linear/embedding weights, zero biases, unit LayerNorms (ViT/GPT-2 style)."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

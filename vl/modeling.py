@@ -1,0 +1,134 @@
+"""VLConfig / VLModel: one shared encoder and a dict of task heads, as a transformers PreTrainedModel."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+
+from vl.encoders import build_encoder
+from vl.encoders.build import encoder_spec
+from vl.errors import VLError
+from vl.generation import GenerationConfig, generate
+from vl.heads import build_head
+from vl.heads.build import head_spec
+
+
+class CheckpointError(VLError, ValueError):
+    """A checkpoint that does not fit: another architecture, another config, or not ours at all."""
+
+
+class VLConfig(PreTrainedConfig):
+    """encoder: {"type": "vit", ...}; heads: {"caption": {"type": "caption", ...}, ...}."""
+
+    model_type = "vl"
+
+    def __init__(self, encoder: dict[str, Any] | None = None, heads: dict[str, dict[str, Any]] | None = None, **kwargs):
+        self.encoder = dict(encoder or {"type": "vit"})
+        self.heads = {name: dict(spec) for name, spec in (heads or {}).items()}
+        super().__init__(**kwargs)
+
+
+class VLModel(PreTrainedModel):
+    """forward(pixel_values, task=..., **batch) -> the head's dict; generate(pixel_values) -> token ids."""
+
+    config_class = VLConfig
+    base_model_prefix = "vl"
+    main_input_name = "pixel_values"
+    _supports_sdpa = True
+
+    def __init__(self, config: VLConfig):
+        super().__init__(config)
+        self.encoder = build_encoder(config.encoder)
+        self.heads = nn.ModuleDict({n: build_head(n, spec, self.encoder.out_dim) for n, spec in config.heads.items()})
+        # Store the resolved specs (a GPT-2 start sets the head's shape, an HF backbone its config) so
+        # that save_pretrained -> from_pretrained rebuilds exactly this model.
+        config.encoder = encoder_spec(self.encoder)
+        config.heads = {n: head_spec(h) for n, h in self.heads.items()}
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Every part initialises itself when built (a GPT-2 start or an HF backbone included); nothing to redo."""
+
+    def forward(self, pixel_values: torch.Tensor, task: str | None = None, **batch: Any) -> dict[str, torch.Tensor]:
+        tokens = self.encoder.forward_features(pixel_values)  # (B, N, D), shared by every head
+        return self.heads[self._task(task)](tokens, batch)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        pixel_values: torch.Tensor,
+        task: str | None = None,
+        generation_config: GenerationConfig | None = None,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Token ids (B, T) decoded by a text head; kwargs override generation_config fields."""
+        head = self.heads[self._task(task)]
+        cfg = generation_config or GenerationConfig()
+        if kwargs:
+            cfg = GenerationConfig(**{**cfg.__dict__, **kwargs})
+        memory = self.encoder.forward_features(pixel_values)
+        c = head.cfg
+        return generate(head, memory, c.bos_token_id, c.eos_token_id, c.pad_token_id, cfg, generator)
+
+    def _task(self, task: str | None) -> str:
+        if task is None:
+            if len(self.heads) != 1:
+                raise ValueError(f"this model has heads {list(self.heads)}; pass task=")
+            return next(iter(self.heads))
+        if task not in self.heads:
+            raise ValueError(f"this model has no '{task}' head; it has {list(self.heads)}")
+        return task
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any) -> "VLModel":
+        """Load a saved VLModel; anything else (another model type, weights that do not fit) is a CheckpointError."""
+        path = Path(pretrained_model_name_or_path)
+        config_file = path / "config.json"
+        looks_local = path.is_absolute() or str(path).startswith((".", "~")) or len(path.parts) > 2  # "org/name" is a hub id
+        if looks_local and not path.exists():
+            raise CheckpointError(f"model folder not found: {path}")
+        if path.is_dir():
+            if not config_file.is_file():
+                raise CheckpointError(f"{path} holds no config.json; is it a folder written by save_pretrained?")
+            model_type = json.loads(config_file.read_text()).get("model_type")
+            if model_type != VLConfig.model_type:
+                raise CheckpointError(f"{path} holds a '{model_type}' model, not a vl-suite model (model_type 'vl')")
+            _check_shapes(path, VLConfig.from_pretrained(path))
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        problems = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+        if problems:
+            kind, keys = next(iter(problems.items()))
+            raise CheckpointError(
+                f"{path}: the weights do not fit the config ({kind.replace('_', ' ')}: {', '.join(map(str, keys[:3]))}"
+                f"{' ...' if len(keys) > 3 else ''}); was the checkpoint saved from another model?"
+            )
+        return (model, info) if want_info else model
+
+
+def _check_shapes(folder: Path, config: VLConfig) -> None:
+    """Compare the checkpoint's tensor shapes (safetensors headers only) with the model the config builds."""
+    files = sorted(folder.glob("model*.safetensors"))
+    if not files:
+        return
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in VLModel(config).state_dict().items()}
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                shape = tuple(f.get_slice(key).get_shape())
+                if key in expected and expected[key] != shape:
+                    raise CheckpointError(
+                        f"{folder}: {key} has shape {list(shape)} in the checkpoint but {list(expected[key])} in its "
+                        "config; was the checkpoint saved from another model?"
+                    )
+
+
+AutoConfig.register(VLConfig.model_type, VLConfig)
+AutoModel.register(VLConfig, VLModel)

@@ -125,7 +125,7 @@ def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict
 
 def to_caption_dataset(ds: Dataset) -> Dataset:
     """Caption form (what load_coco_captions returns): image, image_id, file_name, captions."""
-    return ds.select_columns(list(CAPTION_FEATURES)).cast(CAPTION_FEATURES)
+    return ds.select_columns(list(CAPTION_FEATURES))
 
 
 def to_vqa_dataset(ds: Dataset) -> Dataset:

@@ -1,0 +1,85 @@
+"""The experiment config every task entry point reads: model, data, train and generation sections."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vl.config import from_dict
+from vl.data.shapes import ShapesConfig
+from vl.errors import ConfigError
+from vl.generation import GenerationConfig
+from vl.encoders import ENCODERS
+from vl.heads import HEADS
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TokenizerConfig:
+    path: str = ""  # an HF tokenizer folder; empty: train a BPE tokenizer on the training captions
+    vocab_size: int = 1000
+
+
+@dataclass
+class ModelConfig:
+    encoder: dict[str, Any] = field(default_factory=lambda: {"type": "vit"})
+    heads: dict[str, dict[str, Any]] = field(default_factory=lambda: {"caption": {"type": "caption"}})
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    image_mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    image_std: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
+
+    def __post_init__(self) -> None:  # check every key now, not after minutes of data loading
+        enc = dict(self.encoder)
+        enc_cls = ENCODERS.get(enc.pop("type", "vit"))
+        from_dict(enc_cls.Config, enc, prefix="model.encoder.")
+        for name, spec in self.heads.items():
+            spec = dict(spec)
+            head_cls = HEADS.get(spec.pop("type", name))
+            from_dict(head_cls.Config, spec, prefix=f"model.heads.{name}.")
+
+
+@dataclass
+class DataConfig:
+    # A data spec: shapes:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>
+    train: str = "shapes:train"
+    eval: str = "shapes:val"
+    shapes: ShapesConfig = field(default_factory=ShapesConfig)
+    eval_images: int = 200  # images scored at each periodic evaluation
+    skip_bad_images: bool = False  # true: count and skip unreadable images instead of stopping
+    num_workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/caption"
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = 32  # per process
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 200
+    max_grad_norm: float = 1.0
+    mixed_precision: str = ""  # no | bf16 | fp16; empty: what `accelerate launch --mixed_precision` says
+    compile: bool = False  # torch.compile the model (fuses elementwise work; costs a minute up front)
+    eval_every: int = 500
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 25
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])  # used when installed
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision and self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"train.mixed_precision is '{self.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
+        for key in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every", "keep_checkpoints"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"train.{key} must be positive, got {getattr(self, key)}")
+
+
+@dataclass
+class ExperimentConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)

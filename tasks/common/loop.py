@@ -1,0 +1,124 @@
+"""The training loop every task shares: accelerate, AdamW + warmup/cosine, clipping, accumulation,
+periodic evaluation and atomic checkpoints, exact resume, trackers, a progress bar and a summary line."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from tasks.common import checkpoint
+from tasks.common.experiment import ExperimentConfig
+
+
+class Task(Protocol):
+    name: str
+    model: torch.nn.Module
+
+    def train_loader(self, batch_size: int, seed: int) -> torch.utils.data.DataLoader: ...
+    def training_step(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]: ...
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
+    def save(self, model: torch.nn.Module, folder: Path) -> None: ...
+
+
+def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str | None = None) -> dict[str, Any]:
+    """Train task.model for cfg.train.steps optimizer steps; return the last logged values."""
+    tc, out = cfg.train, Path(cfg.train.output_dir)
+    optimizer = torch.optim.AdamW(
+        param_groups(task.model, tc.weight_decay), lr=tc.lr, betas=tc.betas,
+        fused=accelerator.device.type in ("cpu", "cuda"),
+    )
+    scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
+    loader = task.train_loader(tc.batch_size, tc.seed)
+    model, optimizer, loader, scheduler = accelerator.prepare(task.model, optimizer, loader, scheduler)
+    step = 0
+    if resume:
+        path = checkpoint.resolve(resume, out)
+        step = checkpoint.load_checkpoint(accelerator, path)
+        accelerator.print(f"resumed from {path} at step {step}")
+    forward = torch.compile(model) if tc.compile else model
+    batches = _endless(loader, accelerator, skip=step * tc.grad_accum)
+    samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
+    bar = tqdm(total=tc.steps, initial=step, desc=f"train {task.name}", unit="step", disable=not accelerator.is_main_process)
+    start, first_step, loss_sum, n_loss, logged = time.perf_counter(), step, torch.zeros((), device=accelerator.device), 0, {}
+    model.train()
+    try:
+        while step < tc.steps:
+            loss, grad_norm = _optimizer_step(task, forward, model, batches, optimizer, accelerator, tc.grad_accum, tc.max_grad_norm)
+            loss_sum += loss
+            n_loss += tc.grad_accum
+            scheduler.step()
+            step += 1
+            bar.update(1)
+            if step % tc.log_every == 0 or step == tc.steps:
+                mean_loss = accelerator.reduce(loss_sum / n_loss, "mean").item()
+                rate = (step - first_step) * samples_per_step / (time.perf_counter() - start)
+                logged = {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": float(grad_norm), "train/samples_per_s": rate}
+                accelerator.log(logged, step=step)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{logged['train/lr']:.1e}")
+                loss_sum, n_loss = torch.zeros_like(loss_sum), 0
+            if step % tc.eval_every == 0 or step == tc.steps:
+                logged.update(_evaluate(task, model, accelerator, step))
+            if step % tc.save_every == 0 or step == tc.steps:
+                checkpoint.save_checkpoint(accelerator, out, step, tc.keep_checkpoints)
+    finally:
+        bar.close()  # an error message then starts on a line of its own
+    if accelerator.is_main_process:
+        task.save(accelerator.unwrap_model(model), out / "model")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    logged["time_s"] = time.perf_counter() - start
+    return logged
+
+
+def _optimizer_step(task, forward, model, batches, optimizer, accelerator: Accelerator, accum: int, max_norm: float):
+    """One optimizer step over `accum` micro-batches (gradients synced on the last); (summed loss, grad norm)."""
+    total = 0.0
+    for _ in range(accum):
+        with accelerator.accumulate(model):
+            loss = task.training_step(forward, next(batches))["loss"]
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        total = total + loss.detach().float()
+    return total, grad_norm
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only: no decay for biases, norms, embeddings' positions and tokens."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
+    """Batches forever, epoch after epoch; the first `skip` batches (already trained on) are skipped.
+
+    The epoch is set through the prepared loader: accelerate re-applies its own epoch counter to the
+    sampler each time a loader is iterated, so setting only the sampler would replay epoch 0 after a resume.
+    """
+    epoch, skip = divmod(skip, len(loader))
+    while True:
+        current = accelerator.skip_first_batches(loader, skip) if skip else loader
+        current.set_epoch(epoch)
+        yield from current
+        epoch, skip = epoch + 1, 0
+
+
+def _evaluate(task: Task, model: torch.nn.Module, accelerator: Accelerator, step: int) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if accelerator.is_main_process:
+        metrics = task.evaluate(accelerator.unwrap_model(model))
+        accelerator.log(metrics, step=step)
+        tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    accelerator.wait_for_everyone()
+    return metrics

@@ -1,0 +1,95 @@
+"""Train a model from an experiment config.
+
+    accelerate launch -m tasks.train --config configs/shapes/caption.yaml [train.steps=500 ...] [--resume latest]
+    torchrun --nproc_per_node 2 -m tasks.train --config ...      # several processes on CPU (gloo)
+
+Writes <output_dir>/config.yaml (resolved), checkpoints/step_*/ (accelerate state), logs/, and the
+final model/ (save_pretrained: weights, processor, train_config.yaml).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+
+from tasks.common.caption_task import CaptionTask
+from tasks.common.cli import cli
+from tasks.common.experiment import ExperimentConfig
+from tasks.common.loop import fit
+from tasks.common.trackers import trackers
+from vl.config import load_config, save_config, to_dict
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tasks.train", description=__doc__.split("\n")[0])
+    p.add_argument("--config", type=Path, required=True, help="experiment YAML (e.g. configs/shapes/caption.yaml)")
+    p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
+    p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    out = Path(cfg.train.output_dir)
+    # accelerate keeps process-wide singletons; a run started in the same process (tests, the demo)
+    # must not inherit the previous run's mixed precision or accumulation settings.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    accelerator = Accelerator(
+        # With no GPU, say so: accelerate joins torchrun's process group (gloo) only in CPU mode.
+        cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        mixed_precision=cfg.train.mixed_precision or None,
+        gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.train.grad_accum, sync_with_dataloader=False),
+        step_scheduler_with_optimizer=False,  # the loop steps the schedule once per optimizer step
+        log_with=trackers(cfg.train.trackers, out / "logs"),
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )
+    set_seed(cfg.train.seed)
+    if accelerator.is_main_process:
+        save_config(cfg, out / "config.yaml")
+    task = CaptionTask(cfg, accelerator)
+    accelerator.init_trackers("vl", config=_flat(to_dict(cfg)))
+    n_params = sum(p.numel() for p in task.model.parameters())
+    accelerator.print(
+        f"{task.name}: {n_params / 1e6:.2f}M parameters, {len(task.train_rows)} training images; world size "
+        f"{accelerator.num_processes}, device {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+    )
+    start = time.perf_counter()
+    result = fit(task, cfg, accelerator, args.resume)
+    if task.reader.skipped:
+        accelerator.print(f"skipped {len(task.reader.skipped)} unreadable images; first: {task.reader.skipped[0]}")
+    evals = ", ".join(f"{k.replace('/', ' ')} {v:.3f}" for k, v in result.items() if k.startswith("val/"))
+    accelerator.print(
+        f"done: {cfg.train.steps} steps in {_duration(time.perf_counter() - start)} "
+        f"({result.get('train/samples_per_s', 0):.0f} samples/s), loss {result.get('train/loss', float('nan')):.3f}"
+        f"{', ' + evals if evals else ''}; model saved to {out / 'model'}"
+    )
+    return 0
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Nested config -> flat {a/b: scalar} for trackers' hyperparameter tables."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+    return out
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s" if m else f"{seconds:.1f}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

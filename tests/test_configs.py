@@ -1,0 +1,27 @@
+"""Every shipped config loads: the Shapes world, each experiment, and the accelerate launch configs."""
+from pathlib import Path
+
+import pytest
+from accelerate.commands.config.config_args import ClusterConfig
+
+from tasks.common.experiment import ExperimentConfig
+from vl.config import load_config
+from vl.data.shapes import ShapesConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name != "accelerate" and p.name != "world.yaml")
+
+
+def test_world_config_is_the_default_world():
+    assert load_config(ShapesConfig, ROOT / "configs" / "shapes" / "world.yaml") == ShapesConfig()
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS + [ROOT / "tests" / "tiny_caption.yaml"], ids=lambda p: p.name)
+def test_experiment_configs_load(path):
+    assert isinstance(load_config(ExperimentConfig, path), ExperimentConfig)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_accelerate_configs_parse(path):
+    cfg = ClusterConfig.from_yaml_file(path)
+    assert cfg.num_processes >= 2 and cfg.distributed_type.value in ("MULTI_GPU", "FSDP", "MULTI_CPU")

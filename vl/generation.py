@@ -52,7 +52,7 @@ class Decoder(Protocol):
     def reorder(self, state: Any, rows: torch.Tensor) -> None: ...
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     decoder: Decoder,
     memory: torch.Tensor,

@@ -16,8 +16,12 @@ GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
-    """scaled_dot_product_attention over (B, H, N, hd); on CPU in bf16 with gradients, the math backend,
-    whose backward is 2-3x faster there than the flash kernel's at these sequence lengths."""
+    """scaled_dot_product_attention over (B, H, N, hd), with two CPU fast paths: one query token (a
+    decoding step) as two small batched matmuls, and bf16 training on the math backend, whose
+    backward is 2-3x faster there than the flash kernel's at these sequence lengths."""
+    if q.size(-2) == 1 and not dropout and not torch.is_grad_enabled():
+        weights = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5).softmax(dim=-1)
+        return torch.matmul(weights, v)
     if q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled():
         with sdpa_kernel(SDPBackend.MATH):
             return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)

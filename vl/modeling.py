@@ -58,7 +58,7 @@ class VLModel(PreTrainedModel):
         tokens = self.encoder.forward_features(pixel_values)  # (B, N, D), shared by every head
         return self.heads[self._task(task)](tokens, batch)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(
         self,
         pixel_values: torch.Tensor,

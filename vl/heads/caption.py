@@ -68,7 +68,7 @@ class CaptionHead(nn.Module):
         ids = batch["input_ids"]  # (B, L): BOS w1 .. wn, padded
         state = DecodeState([blk.cross.memory_kv(tokens) for blk in self.blocks], cache=None)
         h = self._hidden(ids, state, start=0)  # (B, L, D)
-        logits = F.linear(h, self.embed.weight)  # (B, L, V), tied to the input embedding
+        logits = self._logits(h)  # (B, L, V)
         out = {"logits": logits}
         if "labels" in batch:  # (B, L): w1 .. wn EOS, -100 on padding
             out["loss"] = F.cross_entropy(
@@ -86,7 +86,8 @@ class CaptionHead(nn.Module):
     def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True) -> DecodeState:
         if max_len > self.cfg.max_len:
             raise ConfigError(f"cannot decode {max_len - 1} new tokens: the head has {self.cfg.max_len} positions")
-        kv = [blk.cross.memory_kv(memory) for blk in self.blocks]
+        # contiguous once per image, not copied by the attention kernel at every step
+        kv = [tuple(t.contiguous() for t in blk.cross.memory_kv(memory)) for blk in self.blocks]
         cache = None
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
@@ -98,7 +99,13 @@ class CaptionHead(nn.Module):
         h = self._hidden(input_ids, state, start)
         if state.cache is not None:
             state.cache.advance(input_ids.size(1))
-        return F.linear(h[:, -1], self.embed.weight)  # (B, V)
+        return self._logits(h[:, -1])  # (B, V)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits, tied to the input embedding, always in fp32: under bf16 autocast, logits
+        rounded to bf16 (steps of ~0.03) flip near-tied tokens and bf16 decoding drifts from fp32's."""
+        with torch.autocast(h.device.type, enabled=False):
+            return F.linear(h.float(), self.embed.weight.float())
 
     def reorder(self, state: DecodeState, rows: torch.Tensor) -> None:
         if state.cache is not None:

@@ -153,8 +153,9 @@ class DecoderBlock(nn.Module):
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """Truncated-normal linear/embedding weights, zero biases, unit LayerNorms (ViT/GPT-2 style)."""
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
+    """Truncated-normal linear/embedding weights, zero biases, unit LayerNorms (ViT/GPT-2 style);
+    convolutions keep PyTorch's (Kaiming) initialisation, the usual choice ahead of BatchNorm."""
+    if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
         if module.bias is not None:
             nn.init.zeros_(module.bias)

@@ -23,7 +23,7 @@ class ViTEncoder(nn.Module):
     class Config:
         image_size: int = 64
         patch_size: int = 8
-        stem: Literal["patch", "conv"] = "patch"  # conv: 3x3 stride-2 convs down to the patch grid (hybrid)
+        stem: Literal["patch", "conv"] = "patch"  # conv: a small CNN down to the patch grid (hybrid conv+ViT)
         dim: int = 256
         depth: int = 4
         heads: int = 4
@@ -71,13 +71,23 @@ def _patch_stem(cfg: ViTEncoder.Config) -> nn.Module:
 
 
 def _conv_stem(cfg: ViTEncoder.Config) -> nn.Module:
-    """log2(patch) stride-2 3x3 convs (BatchNorm, GELU), widening to dim/2, then a 1x1 to dim."""
-    layers: list[nn.Module] = []
+    """A small CNN down to the patch grid (the hybrid conv+ViT): a full-resolution 3x3 conv, then per
+    halving a stride-2 3x3 conv (followed by a stride-1 one, except the last), BatchNorm + GELU after
+    each, widths 64, 128... up to dim/2, and a 1x1 projection to dim.
+
+    Why: a linear patch embedding learns shapes very slowly from scratch. On the Shapes world, a
+    probe predicting which shapes are present reached 64% (always-absent: 55%) after 400 steps with
+    the patch stem, and 99% after 200 with this stem under the same transformer blocks.
+    """
+
+    def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
+
     steps = int(math.log2(cfg.patch_size))
-    width_in = cfg.channels
+    layers, width = conv(cfg.channels, 32, 1), 32
     for i in range(steps):
-        width = max(cfg.dim // 2 ** (steps - i), 16)
-        layers += [nn.Conv2d(width_in, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.GELU()]
-        width_in = width
-    layers.append(nn.Conv2d(width_in, cfg.dim, kernel_size=1))
+        out = min(64 * 2**i, max(cfg.dim // 2, 32))
+        layers += conv(width, out, 2) + (conv(out, out, 1) if i < steps - 1 else [])
+        width = out
+    layers.append(nn.Conv2d(width, cfg.dim, kernel_size=1))
     return nn.Sequential(*layers)

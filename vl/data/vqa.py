@@ -127,3 +127,46 @@ def _find_image(folder: Path, present: set[str], subtype: str, image_id: int, pa
     raise DataFormatError(
         f"{path}: image file not found: {folder / vqa_image_name(subtype, image_id)} (or .png) for {where}; is the image folder right?"
     )
+
+
+RESULTS_HINT = 'a VQA results file is a list of {"question_id": int, "answer": str}'
+
+
+def read_vqa_annotations(annotations_file: str | Path, questions_file: str | Path | None = None) -> list[dict[str, Any]]:
+    """The annotation records exactly as the file holds them (the official evaluation compares whole
+    answer records), checked; with the questions file, its question ids must be the same set."""
+    data = read_json(annotations_file, "VQA annotations")
+    records = field(data, "annotations", list, "the file", annotations_file, A_HINT)
+    for i, a in enumerate(records):
+        where = f"annotations[{i}]"
+        for key, kind in (("question_id", int), ("question_type", str), ("answer_type", str), ("answers", list)):
+            field(a, key, kind, where, annotations_file, A_HINT)
+        for k, x in enumerate(a["answers"]):
+            field(x, "answer", str, f"{where}.answers[{k}]", annotations_file, A_HINT)
+    if questions_file is not None:
+        qdata = read_json(questions_file, "VQA questions")
+        qids = {field(q, "question_id", int, f"questions[{i}]", questions_file, Q_HINT) for i, q in enumerate(field(qdata, "questions", list, "the file", questions_file, Q_HINT))}
+        aids = {a["question_id"] for a in records}
+        if qids != aids:
+            raise DataFormatError(
+                f"{questions_file} and {annotations_file} hold different questions ({len(qids - aids)} without an annotation, "
+                f"{len(aids - qids)} annotations without a question); are they the same split?"
+            )
+    return records
+
+
+def read_vqa_results(path: str | Path) -> dict[int, str]:
+    """{question_id: answer} from a VQA results file; a repeated question_id keeps its last answer, as
+    the official loader does."""
+    data = read_json(path, "VQA results")
+    if not isinstance(data, list):
+        raise DataFormatError(f"{path}: {RESULTS_HINT}, got {type(data).__name__}")
+    out: dict[int, str] = {}
+    for i, r in enumerate(data):
+        out[field(r, "question_id", int, f"[{i}]", path, RESULTS_HINT)] = field(r, "answer", str, f"[{i}]", path, RESULTS_HINT)
+    return out
+
+
+def to_vqa_results(predictions: dict[int, str]) -> list[dict[str, Any]]:
+    """The VQA results format of {question_id: answer}."""
+    return [{"question_id": q, "answer": a} for q, a in predictions.items()]

@@ -1,32 +1,37 @@
-"""Score captions with the COCO caption metrics (pycocoevalcap), from a model or from a results file.
+"""Score a model or a results file: COCO caption metrics, the official VQA accuracy, QG, tagging.
 
-    python -m tasks.evaluate --model runs/shapes-caption/model --data shapes:test      # generate, then score
-    python -m tasks.evaluate --coco-ann captions_val2014.json --predictions results.json   # score a file
+    python -m tasks.evaluate --model runs/shapes-caption/model --data shapes:test            # generate, score
+    python -m tasks.evaluate --coco-ann captions_val2014.json --predictions results.json     # a caption file
+    python -m tasks.evaluate --model runs/shapes-multitask/model --data shapes:test --task vqa
+    python -m tasks.evaluate --vqa-questions Q.json --vqa-annotations A.json --predictions results.json
 
-References come from --coco-ann (a COCO captions file) or --data (a data spec); captions from
---model (generated; also written as a COCO results file) or --predictions. Prints a table and
-writes the scores as JSON (--out).
+--task names a head of the model (caption, vqa, qgen, tag); a model with one head needs none.
+Prints a table, writes the scores as JSON (--out) and the model's outputs in the standard results format.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from tasks.common.caption_task import caption_images
 from tasks.common.cli import cli
-from tasks.common.data import SPEC_HELP, open_captions
+from tasks.common.data import SPEC_HELP, VQA_SPEC_HELP, open_captions, open_tags, open_vqa
 from tasks.common.experiment import ExperimentConfig
+from tasks.common.qgen_task import score_questions
+from tasks.common.tag_task import tag_probabilities
+from tasks.common.vqa_task import answer_questions, vqa_records, vqa_summary
 from vl.config import load_config
 from vl.data.coco import read_coco_references, read_coco_results, to_coco_results
 from vl.data.schema import write_json
+from vl.data.vqa import read_vqa_annotations, read_vqa_results, to_vqa_results
 from vl.errors import ConfigError
-from vl.metrics import CAPTION_METRICS, caption_scores, format_table
+from vl.metrics import CAPTION_METRICS, caption_scores, format_table, tag_scores, vqa_accuracy
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
 
@@ -34,15 +39,18 @@ from vl.processing import VLProcessor
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tasks.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, help="a folder saved by training (save_pretrained)")
-    p.add_argument("--data", help=f"references and images: {SPEC_HELP}")
-    p.add_argument("--coco-ann", type=Path, help="references from a COCO captions file")
-    p.add_argument("--predictions", type=Path, help='captions to score: [{"image_id": ..., "caption": ...}]')
+    p.add_argument("--task", help="which head of the model to evaluate (caption, vqa, qgen, tag)")
+    p.add_argument("--data", help=f"images and references: {SPEC_HELP}; for vqa/qgen: {VQA_SPEC_HELP}")
+    p.add_argument("--coco-ann", type=Path, help="caption references from a COCO captions file")
+    p.add_argument("--vqa-questions", type=Path, help="VQA v2 questions file (with --vqa-annotations)")
+    p.add_argument("--vqa-annotations", type=Path, help="VQA v2 annotations file")
+    p.add_argument("--predictions", type=Path, help='a results file: [{"image_id", "caption"}] or [{"question_id", "answer"}]')
     p.add_argument("--max-images", type=int, default=None, help="score only the first N images")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-beams", type=int, default=None, help="override the model's generation config")
     p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--bf16", action="store_true", help="decode under bf16 autocast")
-    p.add_argument("--metrics", default=",".join(CAPTION_METRICS), help="comma-separated subset of " + ",".join(CAPTION_METRICS))
+    p.add_argument("--bf16", action="store_true", help="run the model under bf16 autocast")
+    p.add_argument("--metrics", default=",".join(CAPTION_METRICS), help="caption metrics, a subset of " + ",".join(CAPTION_METRICS))
     p.add_argument("--out", type=Path, default=None, help="scores JSON (default: beside the model or the predictions)")
     return p.parse_args(argv)
 
@@ -50,60 +58,106 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if (args.model is None) == (args.predictions is None):
-        raise ConfigError("pass exactly one of --model (generate captions) or --predictions (a results file)")
-    if (args.data is None) == (args.coco_ann is None):
-        raise ConfigError("pass exactly one of --data (a data spec) or --coco-ann (a COCO captions file) for the references")
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    if unknown := [m for m in metrics if m not in CAPTION_METRICS]:
-        raise ConfigError(f"unknown metric '{unknown[0]}'; choose from {', '.join(CAPTION_METRICS)}")
     start = time.perf_counter()
-    if args.model is not None:
-        preds, refs, results_file = _generate(args)
+    if args.vqa_questions or args.vqa_annotations:
+        scores, table, out, what = _vqa_file(args)
+    elif args.model is None:
+        scores, table, out, what = _caption_file(args)
     else:
-        preds = read_coco_results(args.predictions)
-        refs = _references(args)
-        unknown_ids = [i for i in preds if i not in refs]
-        if unknown_ids:
-            raise ConfigError(f"{args.predictions}: image_id {unknown_ids[0]} is not among the references ({len(unknown_ids)} such)")
-        preds = {i: preds[i] for i in refs if i in preds}  # the references' image order, as COCOEvalCap scores
-        results_file = args.predictions
-    scores = caption_scores(refs, preds, metrics)
-    print(format_table({"score": scores["metrics"]}, scores["skipped"]))
-    out = args.out or Path(results_file).with_name(Path(results_file).stem + "_scores.json")
-    write_json({**scores, "predictions": str(results_file), "references": str(args.coco_ann or args.data)}, out)
-    print(f"scored {scores['images']} images of {len(refs)} in {time.perf_counter() - start:.1f}s; wrote {out}")
+        scores, table, out, what = _model(args)
+    print(table)
+    write_json(scores, out)
+    print(f"scored {what} in {time.perf_counter() - start:.1f}s; wrote {out}")
     return 0
 
 
-def _references(args: argparse.Namespace) -> dict[int, list[str]]:
-    if args.coco_ann is not None:
-        refs, _ = read_coco_references(args.coco_ann)
-        return refs
-    rows = open_captions(args.data, _experiment(args).data.shapes, limit=args.max_images)
-    return dict(zip(rows["image_id"], rows["captions"]))
+def _caption_metrics(args: argparse.Namespace) -> list[str]:
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if unknown := [m for m in metrics if m not in CAPTION_METRICS]:
+        raise ConfigError(f"unknown metric '{unknown[0]}'; choose from {', '.join(CAPTION_METRICS)}")
+    return metrics
+
+
+def _caption_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
+    if args.predictions is None or args.coco_ann is None:
+        raise ConfigError("pass --model (and --data), or a results file: --predictions with --coco-ann, or with --vqa-questions/--vqa-annotations")
+    preds = read_coco_results(args.predictions)
+    refs, _ = read_coco_references(args.coco_ann)
+    if unknown := [i for i in preds if i not in refs]:
+        raise ConfigError(f"{args.predictions}: image_id {unknown[0]} is not among the references ({len(unknown)} such)")
+    preds = {i: preds[i] for i in refs if i in preds}  # the references' image order, as COCOEvalCap scores
+    scores = caption_scores(refs, preds, _caption_metrics(args))
+    out = args.out or args.predictions.with_name(args.predictions.stem + "_scores.json")
+    table = format_table({"score": scores["metrics"]}, scores["skipped"])
+    return {**scores, "predictions": str(args.predictions), "references": str(args.coco_ann)}, table, out, f"{scores['images']} images of {len(refs)}"
+
+
+def _vqa_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
+    if not (args.vqa_questions and args.vqa_annotations and args.predictions):
+        raise ConfigError("scoring a VQA results file takes --vqa-questions, --vqa-annotations and --predictions")
+    acc = vqa_accuracy(read_vqa_annotations(args.vqa_annotations, args.vqa_questions), read_vqa_results(args.predictions))
+    out = args.out or args.predictions.with_name(args.predictions.stem + "_scores.json")
+    return {**acc, "predictions": str(args.predictions), "annotations": str(args.vqa_annotations)}, vqa_table(acc), out, f"{acc['questions']} questions"
+
+
+def vqa_table(acc: dict[str, Any]) -> str:
+    """Overall, per answer type and per question type accuracy, as the official demo prints them."""
+    rows = [f"Overall Accuracy is: {acc['overall']:.2f}", "Per Answer Type Accuracy is the following:"]
+    rows += [f"  {k:24} {v:6.2f}" for k, v in acc["perAnswerType"].items()]
+    rows += ["Per Question Type Accuracy is the following:"] + [f"  {k:24} {v:6.2f}" for k, v in acc["perQuestionType"].items()]
+    return "\n".join(rows)
 
 
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The training config saved with the model (its Shapes world and generation settings), or the defaults."""
-    saved = args.model / "train_config.yaml" if args.model is not None else None
-    cfg = load_config(ExperimentConfig, saved if saved is not None and saved.is_file() else None)
+    saved = args.model / "train_config.yaml"
+    cfg = load_config(ExperimentConfig, saved if saved.is_file() else None)
     gen = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v is not None}
     return replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
 
 
-def _generate(args: argparse.Namespace) -> tuple[dict[int, str], dict[int, list[str]], Path]:
+def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
+    if args.predictions is not None:
+        raise ConfigError("pass either --model (its outputs are scored) or --predictions (a results file), not both")
+    if args.data is None:
+        raise ConfigError(f"with --model, say which images with --data ({SPEC_HELP}; vqa/qgen: {VQA_SPEC_HELP})")
     cfg = _experiment(args)
     model = VLModel.from_pretrained(args.model).eval()
     processor = VLProcessor.from_pretrained(args.model)
-    if args.coco_ann is not None:
-        raise ConfigError("with --model, give the images and references as --data coco:<captions.json>:<image folder>")
-    rows = open_captions(args.data, cfg.data.shapes, limit=args.max_images)
+    task = model._task(args.task)
+    kind = model.heads[task].registry_name
+    name = f"{task}_{args.data.replace(':', '_').replace('/', '_')[:60]}"
+    skip = cfg.data.skip_bad_images
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-        preds, refs = caption_images(model, processor, rows, cfg, args.batch_size)
-    name = args.data.replace(":", "_").replace("/", "_")[:60]
-    results_file = write_json(to_coco_results(preds), args.model / f"results_{name}.json")
-    return preds, refs, results_file
+        if kind == "caption":
+            preds, refs = caption_images(model, processor, open_captions(args.data, cfg.data.shapes, args.max_images), cfg, args.batch_size, task=task)
+            results = write_json(to_coco_results(preds), args.model / f"results_{name}.json")
+            scores = caption_scores(refs, preds, _caption_metrics(args))
+            table, what = format_table({"score": scores["metrics"]}, scores["skipped"]), f"{scores['images']} images of {len(refs)}"
+        elif kind == "vqa":
+            rows = open_vqa(args.data, cfg.data.shapes, args.max_images)
+            preds = answer_questions(model, processor, rows, task, args.batch_size, skip_bad_images=skip)
+            results = write_json(to_vqa_results(preds), args.model / f"results_{name}.json")
+            acc = vqa_accuracy([r for r in vqa_records(rows) if r["question_id"] in preds], preds)
+            scores, what = {**acc, "summary": vqa_summary(rows, preds)}, f"{acc['questions']} questions"
+            table = vqa_table(acc) + "\nPer question family:\n" + "\n".join(f"  {k:24} {v:6.2f}" for k, v in scores["summary"].items())
+        elif kind == "qgen":
+            rows = open_vqa(args.data, cfg.data.shapes, args.max_images)
+            metrics, generated = score_questions(model, processor, rows, cfg, task, args.batch_size, metrics=tuple(_caption_metrics(args)))
+            results = write_json(generated, args.model / f"questions_{name}.json")
+            scores, table = {"metrics": metrics}, format_table({"score": {k: v for k, v in metrics.items() if k in CAPTION_METRICS}})
+            what = f"{len(generated)} generated questions"
+            if "answerability" in metrics:
+                table += f"\nanswerability (the model's VQA head gives the answer asked for): {metrics['answerability']:.4f}"
+        elif kind == "tag":
+            probs, targets = tag_probabilities(model, processor, open_tags(args.data, cfg.data.shapes, args.max_images), task, args.batch_size, skip_bad_images=skip)
+            scores = tag_scores(probs, targets, model.heads[task].cfg.threshold)
+            results, what = None, f"{len(probs)} images"
+            table = "\n".join(f"{k:12} {v:.4f}" if isinstance(v, float) else f"{k:12} {v}" for k, v in scores.items())
+        else:
+            raise ConfigError(f"no evaluation for a '{kind}' head")
+    out = args.out or args.model / f"scores_{name}.json"
+    return {**scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, table, out, what
 
 
 if __name__ == "__main__":

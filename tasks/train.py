@@ -18,12 +18,15 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
 
-from tasks.common.caption_task import CaptionTask
 from tasks.common.cli import cli
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.loop import fit
+from tasks.common.multitask import MultiTask
 from tasks.common.trackers import trackers
 from vl.config import load_config, save_config, to_dict
+
+
+HEADLINE = ("CIDEr", "accuracy", "answerability", "mAP", "F1")  # the metrics the summary line shows
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,18 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     set_seed(cfg.train.seed)
     if accelerator.is_main_process:
         save_config(cfg, out / "config.yaml")
-    task = CaptionTask(cfg, accelerator)
+    task = MultiTask(cfg, accelerator)
     accelerator.init_trackers("vl", config=_flat(to_dict(cfg)))
     n_params = sum(p.numel() for p in task.model.parameters())
     accelerator.print(
-        f"{task.name}: {n_params / 1e6:.2f}M parameters, {len(task.train_rows)} training images; world size "
-        f"{accelerator.num_processes}, device {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+        f"{task.name}: {n_params / 1e6:.2f}M parameters; world size {accelerator.num_processes}, "
+        f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}\n{task.describe()}"
     )
     start = time.perf_counter()
     result = fit(task, cfg, accelerator, args.resume)
-    if task.reader.skipped:
-        accelerator.print(f"skipped {len(task.reader.skipped)} unreadable images; first: {task.reader.skipped[0]}")
-    evals = ", ".join(f"{k.replace('/', ' ')} {v:.3f}" for k, v in result.items() if k.startswith("val/"))
+    if skipped := task.skipped_images:
+        accelerator.print(f"skipped {len(skipped)} unreadable images; first: {skipped[0]}")
+    evals = ", ".join(f"{k.removeprefix('val/').replace('/', ' ')} {v:.3f}" for k, v in result.items() if k.split("/")[-1] in HEADLINE)
     accelerator.print(
         f"done: {cfg.train.steps} steps in {_duration(time.perf_counter() - start)} "
         f"({result.get('train/samples_per_s', 0):.0f} samples/s), loss {result.get('train/loss', float('nan')):.3f}"

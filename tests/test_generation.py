@@ -46,7 +46,7 @@ class HFAdapter:
     def __init__(self, lm):
         self.lm = lm
 
-    def start(self, memory, max_len, use_cache):
+    def start(self, memory, max_len, use_cache, memory_mask=None):
         return None
 
     def decode_step(self, ids, state):

@@ -38,7 +38,7 @@ def test_train_end_to_end_then_evaluate(tmp_path, capsys):
     assert not list((run / "checkpoints").rglob("pytorch_model*.bin"))
     assert (run / "config.yaml").is_file() and (run / "model" / "train_config.yaml").is_file()
     logs = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
-    assert {"train/loss", "train/lr", "val/loss", "val/CIDEr"} <= {k for rec in logs for k in rec}
+    assert {"train/loss", "train/lr", "val/caption/loss", "val/caption/CIDEr"} <= {k for rec in logs for k in rec}
     lrs = [rec["train/lr"] for rec in logs if "train/lr" in rec]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 2e-3  # warmup done, cosine decaying
     model = VLModel.from_pretrained(run / "model")
@@ -46,7 +46,7 @@ def test_train_end_to_end_then_evaluate(tmp_path, capsys):
     assert evaluate_main(["--model", str(run / "model"), "--data", "shapes:test", "--metrics", "Bleu_4,CIDEr"]) == 0
     printed = capsys.readouterr().out
     assert "CIDEr" in printed and "scored 8 images of 8" in printed
-    results = json.loads(next((run / "model").glob("results_shapes_test.json")).read_text())
+    results = json.loads(next((run / "model").glob("results_caption_shapes_test.json")).read_text())
     assert len(results) == 8 and {"image_id", "caption"} == set(results[0])
 
 

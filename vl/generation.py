@@ -1,7 +1,7 @@
 """Decoding for every text head: greedy, beam search (length penalty), top-k / top-p sampling.
 
 A head decodes through three methods (the "decoder protocol"):
-    state = head.start(memory, max_len, use_cache)     # per-image state: cross-attention keys/values, KV cache
+    state = head.start(memory, max_len, use_cache, memory_mask)  # per-image state: cross-attention k/v, KV cache
     logits = head.decode_step(input_ids, state)        # (B, V) next-token logits; with a cache, input_ids is
                                                        # the last token only, without one the whole prefix
     head.reorder(state, rows)                          # keep batch rows `rows` (beam search)
@@ -47,7 +47,7 @@ class GenerationConfig:
 
 
 class Decoder(Protocol):
-    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool) -> Any: ...
+    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool, memory_mask: torch.Tensor | None) -> Any: ...
     def decode_step(self, input_ids: torch.Tensor, state: Any) -> torch.Tensor: ...
     def reorder(self, state: Any, rows: torch.Tensor) -> None: ...
 
@@ -61,17 +61,19 @@ def generate(
     pad_token_id: int,
     config: GenerationConfig | None = None,
     generator: torch.Generator | None = None,
+    memory_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Token ids (B, T) after BOS for each image's encoder tokens memory (B, N, D); EOS kept, then padding."""
+    """Token ids (B, T) after BOS for each item's memory (B, M, D) [mask (B, M), True = real token]; EOS
+    kept, then padding."""
     cfg = config or GenerationConfig()
     if cfg.num_beams > 1:
-        return _beam_search(decoder, memory, bos_token_id, eos_token_id, pad_token_id, cfg)
-    return _greedy_or_sample(decoder, memory, bos_token_id, eos_token_id, pad_token_id, cfg, generator)
+        return _beam_search(decoder, memory, memory_mask, bos_token_id, eos_token_id, pad_token_id, cfg)
+    return _greedy_or_sample(decoder, memory, memory_mask, bos_token_id, eos_token_id, pad_token_id, cfg, generator)
 
 
-def _greedy_or_sample(decoder, memory, bos, eos, pad, cfg: GenerationConfig, generator) -> torch.Tensor:
+def _greedy_or_sample(decoder, memory, memory_mask, bos, eos, pad, cfg: GenerationConfig, generator) -> torch.Tensor:
     B = memory.size(0)
-    state = decoder.start(memory, cfg.max_new_tokens + 1, cfg.use_cache)
+    state = decoder.start(memory, cfg.max_new_tokens + 1, cfg.use_cache, memory_mask)
     out = torch.full((B, cfg.max_new_tokens + 1), pad, dtype=torch.long, device=memory.device)
     out[:, 0] = bos
     finished = torch.zeros(B, dtype=torch.bool, device=memory.device)
@@ -105,10 +107,11 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
-def _beam_search(decoder, memory, bos, eos, pad, cfg: GenerationConfig) -> torch.Tensor:
+def _beam_search(decoder, memory, memory_mask, bos, eos, pad, cfg: GenerationConfig) -> torch.Tensor:
     B, K, T, lp = memory.size(0), cfg.num_beams, cfg.max_new_tokens, cfg.length_penalty
     dev = memory.device
-    state = decoder.start(memory.repeat_interleave(K, dim=0), T + 1, cfg.use_cache)
+    beam_mask = memory_mask.repeat_interleave(K, dim=0) if memory_mask is not None else None
+    state = decoder.start(memory.repeat_interleave(K, dim=0), T + 1, cfg.use_cache, beam_mask)
     seqs = torch.full((B * K, T + 1), pad, dtype=torch.long, device=dev)  # running beams, BOS first
     seqs[:, 0] = bos
     running = torch.zeros(B, K, device=dev)

@@ -15,17 +15,30 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
-    """scaled_dot_product_attention over (B, H, N, hd), with two CPU fast paths: one query token (a
-    decoding step) as two small batched matmuls, and bf16 training on the math backend, whose
-    backward is 2-3x faster there than the flash kernel's at these sequence lengths."""
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """scaled_dot_product_attention over (B, H, N, hd); mask (B, 1, 1, M) bool, True = attend to that key.
+
+    Two CPU fast paths: one query token (a decoding step) as two small batched matmuls, and bf16
+    training on the math backend, whose backward is 2-3x faster there than the flash kernel's at
+    these sequence lengths."""
+    if causal and mask is not None:
+        raise ValueError("attention takes a causal flag or a key mask, not both")
     if q.size(-2) == 1 and not dropout and not torch.is_grad_enabled():
-        weights = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5).softmax(dim=-1)
-        return torch.matmul(weights, v)
+        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.matmul(scores.softmax(dim=-1), v)
     if q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled():
         with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
-    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+
+
+def key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, M) bool, True = a real token -> (B, 1, 1, M), the shape attention() broadcasts."""
+    return None if mask is None else mask[:, None, None, :]
 
 
 class MLP(nn.Module):
@@ -78,8 +91,9 @@ class SelfAttention(nn.Module):
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
     def forward(
-        self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0
+        self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """x (B, N, D); mask (B, 1, 1, N) for padded, non-causal inputs."""
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
         if cache is not None:
@@ -87,7 +101,7 @@ class SelfAttention(nn.Module):
                 raise ValueError("a cached step takes one token at a time after the first")
             k, v = cache.update(layer, k, v)
             causal = causal and N > 1  # one new query may attend to every cached key
-        y = attention(q, k, v, causal, self.dropout if self.training else 0.0)
+        y = attention(q, k, v, causal, self.dropout if self.training else 0.0, mask)
         return self.proj(y.transpose(1, 2).reshape(B, N, D))
 
 
@@ -110,10 +124,11 @@ class CrossAttention(nn.Module):
         v = self.v(memory).view(B, M, self.heads, D // self.heads).transpose(1, 2)
         return k, v
 
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, D) attends to the memory's keys/values; mask (B, 1, 1, M) hides padded memory tokens."""
         B, N, D = x.shape
         q = self.q(x).view(B, N, self.heads, D // self.heads).transpose(1, 2)
-        y = attention(q, *kv, dropout=self.dropout if self.training else 0.0)
+        y = attention(q, *kv, dropout=self.dropout if self.training else 0.0, mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, N, D))
 
 
@@ -132,7 +147,8 @@ class EncoderBlock(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    """Causal self-attention, cross-attention to the encoder tokens, MLP; each pre-norm (GPT-2's layout)."""
+    """Self-attention (causal when decoding), cross-attention to the encoder tokens, MLP; each pre-norm
+    (GPT-2's layout). Non-causal with a padding mask, the same block fuses a question with the image."""
 
     def __init__(
         self, dim: int, memory_dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu",
@@ -145,10 +161,17 @@ class DecoderBlock(nn.Module):
         self.mlp = MLP(dim, int(dim * mlp_ratio), act, dropout)
 
     def forward(
-        self, x: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], cache: KVCache | None = None, layer: int = 0
+        self,
+        x: torch.Tensor,
+        memory_kv: tuple[torch.Tensor, torch.Tensor],
+        cache: KVCache | None = None,
+        layer: int = 0,
+        memory_mask: torch.Tensor | None = None,
+        self_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), causal=True, cache=cache, layer=layer)
-        x = x + self.cross(self.ln_cross(x), memory_kv)
+        """Causal unless self_mask (B, 1, 1, N) is given (then bidirectional over the unmasked tokens)."""
+        x = x + self.attn(self.ln1(x), causal=self_mask is None, cache=cache, layer=layer, mask=self_mask)
+        x = x + self.cross(self.ln_cross(x), memory_kv, memory_mask)
         return x + self.mlp(self.ln2(x))
 
 

@@ -67,14 +67,19 @@ class VLModel(PreTrainedModel):
         generator: torch.Generator | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
-        """Token ids (B, T) decoded by a text head; kwargs override generation_config fields."""
+        """Token ids (B, T) decoded by a text head (caption; qgen given prompt_ids/prompt_mask; vqa with
+        generative answers given question_ids/question_mask); other kwargs override generation_config fields."""
         head = self.heads[self._task(task)]
+        if not hasattr(head, "text_decoder"):
+            raise ValueError(f"the '{self._task(task)}' head does not generate text")
+        inputs = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_ids", "_mask"))}
         cfg = generation_config or GenerationConfig()
         if kwargs:
             cfg = GenerationConfig(**{**cfg.__dict__, **kwargs})
-        memory = self.encoder.forward_features(pixel_values)
-        c = head.cfg
-        return generate(head, memory, c.bos_token_id, c.eos_token_id, c.pad_token_id, cfg, generator)
+        memory, mask = head.decoder_memory(self.encoder.forward_features(pixel_values), inputs)
+        decoder = head.text_decoder()
+        c = decoder.cfg
+        return generate(decoder, memory, c.bos_token_id, c.eos_token_id, c.pad_token_id, cfg, generator, mask)
 
     def _task(self, task: str | None) -> str:
         if task is None:

@@ -62,6 +62,23 @@ class VLProcessor(ProcessorMixin):
             labels[i, : len(s) - 1] = torch.tensor(s[1:])
         return {"input_ids": input_ids, "labels": labels}
 
+    def encode_texts(self, text: Sequence[str], max_length: int, what: str = "question") -> dict[str, torch.Tensor]:
+        """Texts a head reads (questions, answer prompts): ids = BOS w1..wn (padded), mask True on real
+        tokens. Longer texts keep their first max_length - 1 tokens (as tokenizers' truncation does);
+        an empty text is a ValueError, since there is nothing to read."""
+        tok = self.tokenizer
+        for i, t in enumerate(text):
+            if not isinstance(t, str) or not t.strip():
+                raise ValueError(f"{what} {i} is empty ({t!r}); give a non-empty {what}")
+        ids = [[tok.bos_token_id, *t[: max_length - 1]] for t in tok(list(text), add_special_tokens=False)["input_ids"]]
+        width = max(len(s) for s in ids)
+        out = torch.full((len(ids), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.bool)
+        for i, s in enumerate(ids):
+            out[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = True
+        return {"ids": out, "mask": mask}
+
     def decode(self, ids: torch.Tensor | Sequence[int], **kwargs: Any) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, **kwargs).strip()
 
@@ -69,7 +86,7 @@ class VLProcessor(ProcessorMixin):
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True, **kwargs)]
 
     def caption_head_ids(self) -> dict[str, int]:
-        """vocab_size and special ids a caption head needs from this tokenizer."""
+        """vocab_size and special ids a text head (caption, vqa, qgen) needs from this tokenizer."""
         tok = self.tokenizer
         return {"vocab_size": len(tok), "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
 

@@ -13,25 +13,64 @@ from PIL import UnidentifiedImageError
 from vl.data.coco import load_coco_captions
 from vl.data.karpathy import load_karpathy
 from vl.data.shapes import SPLITS, ShapesConfig
-from vl.data.shapes.dataset import build_dataset, to_caption_dataset
+from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
+from vl.data.vqa import load_vqa
 from vl.errors import ConfigError, DataFormatError, did_you_mean
 
 SPEC_HELP = "shapes:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>"
+VQA_SPEC_HELP = "shapes:<split> | vqa:<questions.json>:<annotations.json>:<image folder>"
+TAG_SPEC_HELP = "shapes:<split>"
+
+
+def _parse(spec: str) -> tuple[str, list[str]]:
+    kind, _, rest = spec.partition(":")
+    return kind, rest.split(":") if rest else []
+
+
+def _shapes(spec: str, shapes: ShapesConfig, limit: int | None) -> Dataset:
+    """A whole Shapes split (images, captions, questions, tags, scene graph), its first `limit` images."""
+    split = _parse(spec)[1][0]
+    if split not in SPLITS:
+        raise ConfigError(f"data spec '{spec}': unknown Shapes split '{split}'{did_you_mean(split, SPLITS)}")
+    n = limit if limit is not None else shapes.splits.get(split)
+    if not n:
+        raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.shapes.splits.{split}=N")
+    cfg = replace(shapes, splits={**shapes.splits, split: n})
+    return build_dataset(cfg, splits=[split])[split]
+
+
+def open_vqa(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
+    """VQA-form rows (one per question: image, ids, question, 10 answers, types) of the first `limit` images."""
+    kind, parts = _parse(spec)
+    if kind == "shapes" and len(parts) == 1:
+        ds = to_vqa_dataset(_shapes(spec, shapes, limit))
+    elif kind == "vqa" and len(parts) == 3:
+        ds = load_vqa(*parts)
+        if limit is not None:
+            ids = ds["image_id"]
+            first = list(dict.fromkeys(ids))[:limit]
+            keep = set(first)
+            ds = ds.select([i for i, x in enumerate(ids) if x in keep])
+    else:
+        raise ConfigError(f"VQA data spec '{spec}' is not one of: {VQA_SPEC_HELP}")
+    return ds.cast_column("image", Image(decode=False))
+
+
+def open_tags(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
+    """Tagging rows (image, image_id, tags) of the first `limit` images."""
+    kind, parts = _parse(spec)
+    if kind == "shapes" and len(parts) == 1:
+        ds = _shapes(spec, shapes, limit).select_columns(["image", "image_id", "tags"])
+    else:
+        raise ConfigError(f"tagging data spec '{spec}' is not one of: {TAG_SPEC_HELP}")
+    return ds.cast_column("image", Image(decode=False))
 
 
 def open_captions(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
     """Caption-form rows (image, image_id, file_name, captions) for a data spec; images stay undecoded."""
-    kind, _, rest = spec.partition(":")
-    parts = rest.split(":") if rest else []
+    kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        split = parts[0]
-        if split not in SPLITS:
-            raise ConfigError(f"data spec '{spec}': unknown Shapes split '{split}'{did_you_mean(split, SPLITS)}")
-        n = limit if limit is not None else shapes.splits.get(split)
-        if not n:
-            raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.shapes.splits.{split}=N")
-        cfg = replace(shapes, splits={**shapes.splits, split: n})
-        ds = to_caption_dataset(build_dataset(cfg, splits=[split])[split])
+        ds = to_caption_dataset(_shapes(spec, shapes, limit))
     elif kind == "coco" and len(parts) == 2:
         ds = load_coco_captions(*parts)
     elif kind == "karpathy" and len(parts) == 3:

@@ -6,7 +6,7 @@ from typing import Any
 
 from vl.config import from_dict
 from vl.data.shapes import ShapesConfig
-from vl.errors import ConfigError
+from vl.errors import ConfigError, did_you_mean
 from vl.generation import GenerationConfig
 from vl.encoders import ENCODERS
 from vl.heads import HEADS
@@ -36,6 +36,16 @@ class ModelConfig:
             spec = dict(spec)
             head_cls = HEADS.get(spec.pop("type", name))
             from_dict(head_cls.Config, spec, prefix=f"model.heads.{name}.")
+
+
+@dataclass
+class TaskConfig:
+    """One task of a (multi-task) run: the head it trains, how much its loss counts, its data."""
+
+    weight: float = 1.0
+    train: str = ""  # a data spec; empty: data.train
+    eval: str = ""  # empty: data.eval
+    batch_size: int = 0  # per process; 0: train.batch_size
 
 
 @dataclass
@@ -83,3 +93,15 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)  # by head name; empty: every head, weight 1
+
+    def __post_init__(self) -> None:
+        for name, task in self.tasks.items():
+            if name not in self.model.heads:
+                raise ConfigError(f"tasks.{name} has no head; model.heads has {', '.join(self.model.heads)}{did_you_mean(name, self.model.heads)}")
+            if task.weight < 0 or task.batch_size < 0:
+                raise ConfigError(f"tasks.{name}: weight and batch_size must not be negative")
+
+    def task_configs(self) -> dict[str, TaskConfig]:
+        """The tasks to train, by head name: tasks, or every head with weight 1."""
+        return dict(self.tasks) or {name: TaskConfig() for name in self.model.heads}

@@ -19,9 +19,10 @@ from tasks.common.experiment import ExperimentConfig
 class Task(Protocol):
     name: str
     model: torch.nn.Module
+    samples_per_step: int  # per process and micro-batch, all loaders together
 
-    def train_loader(self, batch_size: int, seed: int) -> torch.utils.data.DataLoader: ...
-    def training_step(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]: ...
+    def train_loaders(self, seed: int) -> dict[str, torch.utils.data.DataLoader]: ...
+    def training_step(self, model: torch.nn.Module, batches: dict[str, Any]) -> dict[str, torch.Tensor]: ...
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
     def save(self, model: torch.nn.Module, folder: Path) -> None: ...
 
@@ -34,34 +35,35 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
         fused=accelerator.device.type in ("cpu", "cuda"),
     )
     scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
-    loader = task.train_loader(tc.batch_size, tc.seed)
-    model, optimizer, loader, scheduler = accelerator.prepare(task.model, optimizer, loader, scheduler)
+    loaders = task.train_loaders(tc.seed)
+    model, optimizer, *prepared, scheduler = accelerator.prepare(task.model, optimizer, *loaders.values(), scheduler)
     step = 0
     if resume:
         path = checkpoint.resolve(resume, out)
         step = checkpoint.load_checkpoint(accelerator, path)
         accelerator.print(f"resumed from {path} at step {step}")
     forward = torch.compile(model) if tc.compile else model
-    batches = _endless(loader, accelerator, skip=step * tc.grad_accum)
-    samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
+    batches = _zip({name: _endless(loader, accelerator, skip=step * tc.grad_accum) for name, loader in zip(loaders, prepared)})
+    samples_per_step = task.samples_per_step * tc.grad_accum * accelerator.num_processes
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {task.name}", unit="step", disable=not accelerator.is_main_process)
-    start, first_step, loss_sum, n_loss, logged = time.perf_counter(), step, torch.zeros((), device=accelerator.device), 0, {}
+    start, first_step, loss_sums, n_loss, logged = time.perf_counter(), step, {}, 0, {}
     model.train()
     try:
         while step < tc.steps:
-            loss, grad_norm = _optimizer_step(task, forward, model, batches, optimizer, accelerator, tc.grad_accum, tc.max_grad_norm)
-            loss_sum += loss
+            losses, grad_norm = _optimizer_step(task, forward, model, batches, optimizer, accelerator, tc.grad_accum, tc.max_grad_norm)
+            for k, v in losses.items():
+                loss_sums[k] = loss_sums.get(k, 0.0) + v
             n_loss += tc.grad_accum
             scheduler.step()
             step += 1
             bar.update(1)
             if step % tc.log_every == 0 or step == tc.steps:
-                mean_loss = accelerator.reduce(loss_sum / n_loss, "mean").item()
+                means = {f"train/{k}": accelerator.reduce(v / n_loss, "mean").item() for k, v in loss_sums.items()}
                 rate = (step - first_step) * samples_per_step / (time.perf_counter() - start)
-                logged = {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": float(grad_norm), "train/samples_per_s": rate}
+                logged = {**means, "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": float(grad_norm), "train/samples_per_s": rate}
                 accelerator.log(logged, step=step)
-                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{logged['train/lr']:.1e}")
-                loss_sum, n_loss = torch.zeros_like(loss_sum), 0
+                bar.set_postfix(loss=f"{means['train/loss']:.3f}", lr=f"{logged['train/lr']:.1e}")
+                loss_sums, n_loss = {}, 0
             if step % tc.eval_every == 0 or step == tc.steps:
                 logged.update(_evaluate(task, model, accelerator, step))
             if step % tc.save_every == 0 or step == tc.steps:
@@ -77,18 +79,19 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
 
 
 def _optimizer_step(task, forward, model, batches, optimizer, accelerator: Accelerator, accum: int, max_norm: float):
-    """One optimizer step over `accum` micro-batches (gradients synced on the last); (summed loss, grad norm)."""
-    total = 0.0
+    """One optimizer step over `accum` micro-batches (gradients synced on the last); (summed losses, grad norm)."""
+    totals: dict[str, torch.Tensor] = {}
     for _ in range(accum):
         with accelerator.accumulate(model):
-            loss = task.training_step(forward, next(batches))["loss"]
-            accelerator.backward(loss)
+            losses = task.training_step(forward, next(batches))
+            accelerator.backward(losses["loss"])
             if accelerator.sync_gradients:
                 grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        total = total + loss.detach().float()
-    return total, grad_norm
+        for k, v in losses.items():
+            totals[k] = totals.get(k, 0.0) + v.detach().float()
+    return totals, grad_norm
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -98,6 +101,12 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
         if p.requires_grad:
             (decay if p.ndim >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _zip(streams: dict[str, Iterator[Any]]) -> Iterator[dict[str, Any]]:
+    """One batch of every task at a time: {task: batch}."""
+    while True:
+        yield {name: next(stream) for name, stream in streams.items()}
 
 
 def _endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vl.errors import ConfigError
-from vl.layers import DecoderBlock, KVCache, init_weights
+from vl.layers import DecoderBlock, KVCache, init_weights, key_mask
 from vl.registry import HEADS
 
 
@@ -19,6 +19,7 @@ class DecodeState:
 
     memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
     cache: KVCache | None
+    memory_mask: torch.Tensor | None = None  # (B, 1, 1, M), True = a real memory token
 
 
 @HEADS.register("caption")
@@ -65,25 +66,37 @@ class CaptionHead(nn.Module):
 
     # --- training -------------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        ids = batch["input_ids"]  # (B, L): BOS w1 .. wn, padded
-        state = DecodeState([blk.cross.memory_kv(tokens) for blk in self.blocks], cache=None)
-        h = self._hidden(ids, state, start=0)  # (B, L, D)
-        logits = self._logits(h)  # (B, L, V)
+        return self.teacher_forced(tokens, batch["input_ids"], batch.get("labels"))
+
+    def teacher_forced(
+        self, memory: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor | None = None, memory_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """input_ids (B, L) = BOS w1 .. wn (padded), labels (B, L) = w1 .. wn EOS (-100 on padding),
+        attending to memory (B, M, Dm) [mask (B, M)] -> {"logits" (B, L, V), "loss"}."""
+        state = DecodeState([blk.cross.memory_kv(memory) for blk in self.blocks], cache=None, memory_mask=key_mask(memory_mask))
+        logits = self._logits(self._hidden(input_ids, state, start=0))
         out = {"logits": logits}
-        if "labels" in batch:  # (B, L): w1 .. wn EOS, -100 on padding
+        if labels is not None:
             out["loss"] = F.cross_entropy(
-                logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing
+                logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing
             )
         return out
 
     def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> torch.Tensor:
         x = self.embed(ids) + self.pos.weight[start : start + ids.size(1)]
         for i, block in enumerate(self.blocks):
-            x = block(x, state.memory_kv[i], state.cache, i)
+            x = block(x, state.memory_kv[i], state.cache, i, state.memory_mask)
         return self.norm(x)
 
     # --- decoding (the protocol of vl.generation) -------------------------------------------------
-    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True) -> DecodeState:
+    def decoder_memory(self, tokens: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the decoder attends to when generating: the image tokens themselves."""
+        return tokens, None
+
+    def text_decoder(self) -> "CaptionHead":
+        return self
+
+    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True, memory_mask: torch.Tensor | None = None) -> DecodeState:
         if max_len > self.cfg.max_len:
             raise ConfigError(f"cannot decode {max_len - 1} new tokens: the head has {self.cfg.max_len} positions")
         # contiguous once per image, not copied by the attention kernel at every step
@@ -92,7 +105,7 @@ class CaptionHead(nn.Module):
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
             cache = KVCache(len(self.blocks), memory.size(0), self.cfg.heads, max_len, hd, like=kv[0][0])
-        return DecodeState(kv, cache)
+        return DecodeState(kv, cache, key_mask(memory_mask))
 
     def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
         start = state.cache.length if state.cache is not None else 0

@@ -1,0 +1,75 @@
+"""Multi-task training on one shared encoder (caption + vqa + qgen + tag), exact resume with several
+loaders, and evaluation of every head, from the model and from the results files it writes."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tasks.evaluate import main as evaluate_main
+from tasks.train import main as train_main
+from vl.modeling import VLModel
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "tests" / "tiny_multitask.yaml")
+
+
+def run_train(out: Path, *overrides: str) -> int:
+    return train_main(["--config", TINY, f"train.output_dir={out}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("multitask")
+    assert run_train(out) == 0
+    return out
+
+
+def test_every_task_trains_and_reports(trained):
+    logs = [json.loads(line) for line in (trained / "logs" / "metrics.jsonl").read_text().splitlines()]
+    keys = {k for rec in logs for k in rec}
+    assert {"train/loss/caption", "train/loss/vqa", "train/loss/qgen", "train/loss/tag"} <= keys
+    assert {"val/caption/CIDEr", "val/vqa/accuracy", "val/vqa/relational", "val/qgen/CIDEr", "val/qgen/answerability", "val/tag/mAP", "val/tag/F1"} <= keys
+    model = VLModel.from_pretrained(trained / "model")
+    assert set(model.heads) == {"caption", "vqa", "qgen", "tag"}
+    assert model.config.heads["vqa"]["answers"] and model.config.heads["tag"]["tags"]
+    assert sum(p.numel() for p in model.encoder.parameters()) > 0  # one encoder, shared
+
+
+def test_evaluate_each_head_and_rescore_the_vqa_results_file(trained, capsys, tmp_path):
+    model = trained / "model"
+    for task in ("caption", "vqa", "qgen", "tag"):
+        assert evaluate_main(["--model", str(model), "--task", task, "--data", "shapes:test", "--metrics", "Bleu_4,CIDEr"]) == 0, task
+    printed = capsys.readouterr().out
+    assert "Overall Accuracy is:" in printed and "answerability" in printed and "mAP" in printed
+    vqa_scores = json.loads((model / "scores_vqa_shapes_test.json").read_text())
+    results = json.loads((model / "results_vqa_shapes_test.json").read_text())
+    assert results and set(results[0]) == {"question_id", "answer"}
+    # The results file, scored with the files tasks.export_shapes writes, gives the same accuracy.
+    from tasks.export_shapes import main as export_main
+
+    assert export_main(["--out", str(tmp_path), "--split", "test", "--n", "8", "--format", "vqa", "image_size=32"]) == 0
+    q = next(tmp_path.rglob("*questions*.json"))
+    a = next(tmp_path.rglob("*annotations*.json"))
+    assert evaluate_main(["--vqa-questions", str(q), "--vqa-annotations", str(a), "--predictions", str(model / "results_vqa_shapes_test.json"), "--out", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["overall"] == vqa_scores["overall"]
+    questions = json.loads((model / "questions_qgen_shapes_test.json").read_text())
+    assert {"image_id", "answer", "question_type", "question"} <= set(questions[0])
+
+
+def test_multitask_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
+    steps = ["train.steps=8", "train.save_every=5", "train.eval_every=1000", "train.log_every=4"]
+    assert run_train(tmp_path / "straight", *steps) == 0
+    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step_0000005", tmp_path / "again" / "checkpoints" / "step_0000005")
+    shutil.copytree(tmp_path / "straight" / "tokenizer", tmp_path / "again" / "tokenizer")
+    assert run_train(tmp_path / "again", *steps, "--resume", "latest") == 0
+    a, b = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "again" / "model" / "model.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_task_without_a_head_is_a_clear_error(tmp_path, capsys):
+    assert run_train(tmp_path, "tasks.vqaa.weight=1") == 2
+    assert "tasks.vqaa has no head" in capsys.readouterr().err

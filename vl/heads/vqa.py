@@ -1,0 +1,121 @@
+"""VQA head: the question, read together with the image tokens, is classified over the training
+set's answers; optionally an answer decoder (the caption decoder) also writes the answer as text."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vl.errors import ConfigError
+from vl.heads.caption import CaptionHead
+from vl.heads.fusion import TextImageFusion, joint_memory
+from vl.layers import init_weights
+from vl.registry import HEADS
+
+
+@dataclass
+class TextDecoderConfig:
+    """The caption decoder a head writes text with (width and heads follow the head's)."""
+
+    depth: int = 2
+    max_len: int = 16  # positions, BOS included
+    mlp_ratio: float = 4.0
+    label_smoothing: float = 0.0
+
+
+def build_text_decoder(cfg: Any, dc: TextDecoderConfig) -> CaptionHead:
+    """A CaptionHead decoding over the head's joint memory (width cfg.dim)."""
+    ids = {k: getattr(cfg, k) for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")}
+    spec = CaptionHead.Config(dim=cfg.dim, depth=dc.depth, heads=cfg.heads, mlp_ratio=dc.mlp_ratio, max_len=dc.max_len, label_smoothing=dc.label_smoothing, **ids)
+    return CaptionHead(spec, memory_dim=cfg.dim)
+
+
+@HEADS.register("vqa")
+class VQAHead(nn.Module):
+    """forward(tokens (B, N, Dm), batch with question_ids/question_mask (Q, L) [question_image (Q,): the
+    image of each question, when a batch asks several per image; answer_scores (Q, A);
+    answer_input_ids/answer_labels]) -> {"logits" (Q, A), "loss"}."""
+
+    registry_name = "vqa"
+
+    @dataclass
+    class Config:
+        dim: int = 256
+        depth: int = 2  # fusion blocks: question self-attention + cross-attention to the image
+        heads: int = 4
+        mlp_ratio: float = 4.0
+        dropout: float = 0.0
+        max_len: int = 32  # question positions, BOS included; longer questions are truncated
+        answers: list[str] = field(default_factory=list)  # the answer vocabulary, set from the training data
+        max_answers: int = 3129  # the vocabulary keeps the most frequent training answers (VQA v2's usual 3,129)
+        generative: bool = False  # also train an answer decoder (answers outside the vocabulary become possible)
+        decoder: TextDecoderConfig = field(default_factory=TextDecoderConfig)
+        vocab_size: int = 0  # set from the tokenizer
+        bos_token_id: int = 0
+        eos_token_id: int = 0
+        pad_token_id: int = 0
+
+        def __post_init__(self) -> None:
+            if self.dim % self.heads:
+                raise ConfigError(f"vqa head dim {self.dim} is not divisible by heads {self.heads}")
+
+    def __init__(self, cfg: Config, memory_dim: int):
+        super().__init__()
+        if not cfg.answers:
+            raise ConfigError("vqa head has no answers; build it from training data (tasks.train does) or set heads.vqa.answers")
+        self.cfg = cfg
+        self.fusion = TextImageFusion(cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
+        self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
+        if cfg.generative:
+            self.project = nn.Linear(memory_dim, cfg.dim)
+            self.decoder = build_text_decoder(cfg, cfg.decoder)
+        self.apply(init_weights)
+
+    def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if "question_image" in batch:
+            tokens = tokens[batch["question_image"]]  # (Q, N, Dm)
+        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens)  # (B, L, D)
+        logits = self.classifier(fused[:, 0]).float()  # the BOS token reads the whole question: (B, A)
+        out: dict[str, torch.Tensor] = {"logits": logits}
+        losses = []
+        if "answer_scores" in batch:
+            out["loss_classify"] = soft_cross_entropy(logits, batch["answer_scores"])
+            losses.append(out["loss_classify"])
+        if self.cfg.generative and "answer_labels" in batch:
+            memory, mask = joint_memory(tokens, fused, batch["question_mask"], self.project)
+            out["loss_generate"] = self.decoder.teacher_forced(memory, batch["answer_input_ids"], batch["answer_labels"], mask)["loss"]
+            losses.append(out["loss_generate"])
+        if losses:
+            out["loss"] = sum(losses)
+        return out
+
+    def top_answers(self, logits: torch.Tensor, k: int = 5) -> list[list[dict[str, Any]]]:
+        """The k most likely answers of each row with their softmax probability."""
+        probs, index = logits.float().softmax(-1).topk(min(k, logits.size(-1)), dim=-1)
+        return [[{"answer": self.cfg.answers[i], "score": p} for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(probs, index)]
+
+    # --- generative answers (the decoder protocol of vl.generation) ------------------------------
+    def decoder_memory(self, tokens: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        if "question_image" in batch:
+            tokens = tokens[batch["question_image"]]
+        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens)
+        return joint_memory(tokens, fused, batch["question_mask"], self.project)
+
+    def text_decoder(self) -> CaptionHead:
+        if not self.cfg.generative:
+            raise ValueError("this vqa head classifies only; train it with heads.vqa.generative=true to generate answers")
+        return self.decoder
+
+
+def soft_cross_entropy(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against each row's answer scores (the VQA soft scores min(1, n/3), normalised to
+    sum 1). A row with no answer in the vocabulary (all scores 0) adds nothing; the mean is over the others."""
+    scores = scores.float()
+    total = scores.sum(-1, keepdim=True)
+    target = scores / total.clamp(min=1e-6)
+    per_row = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    has_answer = (total.squeeze(-1) > 0).float()
+    return (per_row * has_answer).sum() / has_answer.sum().clamp(min=1)

@@ -52,6 +52,28 @@ def test_vit_encoder_contract(stem, cls_token):
     assert tokens.shape == (2, 16 + cls_token, 32) and enc.out_dim == 32
 
 
+def test_vit_layer_scale_starts_blocks_small_and_round_trips(tmp_path):
+    spec = {"type": "vit", "image_size": 32, "patch_size": 8, "dim": 32, "depth": 2, "heads": 2, "stem": "conv"}
+    enc = build_encoder({**spec, "layer_scale": 0.1})
+    gammas = [p for n, p in enc.named_parameters() if n.endswith("gamma")]
+    assert len(gammas) == 4 and all(torch.all(g == 0.1) and g.requires_grad for g in gammas)
+    assert not any(n.endswith("gamma") for n, _ in build_encoder(spec).named_parameters())
+    with torch.no_grad():  # gamma 0 turns every block into the identity: the tokens are the stem's (+ positions)
+        for g in gammas:
+            g.zero_()
+        enc.eval()
+        stem = enc.stem(PIXELS).flatten(2).transpose(1, 2) + enc.pos
+        assert torch.allclose(enc.forward_features(PIXELS), enc.norm(stem), atol=1e-6)
+    head = {"type": "caption", "dim": 16, "depth": 1, "heads": 2, "vocab_size": 30, "max_len": 8}
+    model = VLModel(VLConfig(encoder={**spec, "layer_scale": 0.1}, heads={"caption": head})).eval()
+    model.save_pretrained(tmp_path / "vl")
+    again = VLModel.from_pretrained(tmp_path / "vl").eval()
+    assert again.config.encoder["layer_scale"] == 0.1
+    ids = torch.randint(3, 30, (2, 5))
+    with torch.no_grad():
+        assert torch.equal(model(PIXELS, input_ids=ids)["logits"], again(PIXELS, input_ids=ids)["logits"])
+
+
 @pytest.mark.parametrize("kind", ["vit", "clip", "dinov2", "convnext"])
 def test_hf_backbones_follow_the_encoder_contract_and_round_trip(kind, tmp_path):
     folder, _ = tiny_backbone(kind, tmp_path / kind)

@@ -132,18 +132,34 @@ class CrossAttention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, N, D))
 
 
-class EncoderBlock(nn.Module):
-    """x + attn(ln(x)), then x + mlp(ln(x))."""
+class LayerScale(nn.Module):
+    """x * gamma, one learned factor per channel starting at `init` (CaiT; timm's `init_values`)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu", dropout: float = 0.0, eps: float = 1e-6):
+    def __init__(self, dim: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class EncoderBlock(nn.Module):
+    """x + attn(ln(x)), then x + mlp(ln(x)); each branch scaled by a LayerScale when layer_scale is set."""
+
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu", dropout: float = 0.0, eps: float = 1e-6,
+        layer_scale: float | None = None,
+    ):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
         self.attn = SelfAttention(dim, heads, dropout)
         self.mlp = MLP(dim, int(dim * mlp_ratio), act, dropout)
+        self.ls1 = LayerScale(dim, layer_scale) if layer_scale else nn.Identity()
+        self.ls2 = LayerScale(dim, layer_scale) if layer_scale else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
+        x = x + self.ls1(self.attn(self.ln1(x)))
+        return x + self.ls2(self.mlp(self.ln2(x)))
 
 
 class DecoderBlock(nn.Module):

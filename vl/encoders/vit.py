@@ -31,6 +31,9 @@ class ViTEncoder(nn.Module):
         act: Literal["gelu", "gelu_tanh"] = "gelu"
         dropout: float = 0.0
         cls_token: bool = False
+        # Each block's branches start scaled by this (LayerScale); None = unscaled. 0.1 keeps the stem's
+        # local features intact early in training: see _conv_stem for what that changes on Shapes.
+        layer_scale: float | None = None
         channels: int = 3
 
         def __post_init__(self) -> None:
@@ -49,7 +52,7 @@ class ViTEncoder(nn.Module):
         n = (cfg.image_size // cfg.patch_size) ** 2 + int(cfg.cls_token)
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.cls_token else None
         self.pos = nn.Parameter(torch.zeros(1, n, cfg.dim))
-        self.blocks = nn.ModuleList(EncoderBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(EncoderBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout, layer_scale=cfg.layer_scale) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)
@@ -76,8 +79,10 @@ def _conv_stem(cfg: ViTEncoder.Config) -> nn.Module:
     each, widths 64, 128... up to dim/2, and a 1x1 projection to dim.
 
     Why: a linear patch embedding learns shapes very slowly from scratch. On the Shapes world, a
-    probe predicting which shapes are present reached 64% (always-absent: 55%) after 400 steps with
-    the patch stem, and 99% after 200 with this stem under the same transformer blocks.
+    probe predicting which shapes are present from max-pooled tokens reached 64% (always-absent: 55%)
+    after 400 steps with the patch stem, and 99% after 200 with this stem under the same 4 blocks.
+    Read through *mean*-pooled tokens it stays at 64% after 300 steps: the unscaled blocks wash the
+    stem's local features out; with `layer_scale: 0.1` the same probe reaches 98% at 200 steps.
     """
 
     def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:

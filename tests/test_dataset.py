@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import vl.data.shapes.dataset as shapes_dataset
+import vl.data.cache as cache
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.dataset import SHAPES_FEATURES, build_dataset, config_hash, to_vqa_dataset
 
@@ -24,7 +24,7 @@ def test_build_dataset_returns_the_world_as_a_datasetdict(tmp_path):
 def test_second_build_loads_from_the_cache(tmp_path, monkeypatch):
     first = build_dataset(CFG, splits=["train"], cache_dir=tmp_path)
     assert (tmp_path / f"shapes-{config_hash(CFG)}" / "train" / "dataset_info.json").is_file()
-    monkeypatch.setattr(shapes_dataset, "_generate_to", lambda *a: pytest.fail("regenerated a cached split"))
+    monkeypatch.setattr(cache, "generate_split", lambda *a: pytest.fail("regenerated a cached split"))
     again = build_dataset(CFG, splits=["train"], cache_dir=tmp_path)
     assert again["train"]["image_id"] == first["train"]["image_id"]
     assert config_hash(CFG) != config_hash(ShapesConfig(seed=1, splits=CFG.splits))

@@ -1,17 +1,15 @@
 """The Shapes world as `datasets` objects: built once per config, cached with save_to_disk."""
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, Features, Image, List, Value, load_from_disk
+from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict, to_dict, to_yaml
+from vl.config import from_dict, to_dict
+from vl.data import cache
+from vl.data.cache import cached_split, default_cache_dir
 from vl.data.coco import CAPTION_FEATURES
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.world import ShapesWorld
@@ -55,11 +53,6 @@ SHAPES_FEATURES = Features(
 )
 
 
-def default_cache_dir() -> Path:
-    """$VL_CACHE, else ~/.cache/vl-suite."""
-    return Path(os.environ.get("VL_CACHE", Path.home() / ".cache" / "vl-suite"))
-
-
 def build_dataset(
     cfg: ShapesConfig | None = None,
     splits: Sequence[str] | None = None,
@@ -79,42 +72,15 @@ def build_dataset(
         if split not in cfg.splits:
             raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
     root = Path(cache_dir or default_cache_dir()) / f"shapes-{config_hash(cfg)}"
-    out = {}
-    for split in splits:
-        path = root / split
-        if not (path / "dataset_info.json").is_file():
-            _generate_to(path, cfg, split, num_proc)
-        out[split] = load_from_disk(str(path))
-    return DatasetDict(out)
+    kwargs = {"cfg": to_dict(cfg)}
+    return DatasetDict(
+        {split: cached_split(root / split, _items, {**kwargs, "split": split}, SHAPES_FEATURES, cfg.splits[split], num_proc) for split in splits}
+    )
 
 
 def config_hash(cfg: ShapesConfig) -> str:
     """A short hash of everything that decides the items (the resolved config and FORMAT_VERSION)."""
-    return hashlib.sha256((FORMAT_VERSION + to_yaml(cfg)).encode()).hexdigest()[:12]
-
-
-def _generate_to(path: Path, cfg: ShapesConfig, split: str, num_proc: int | None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=path.parent))
-    try:
-        n = cfg.splits[split]
-        ds = Dataset.from_generator(
-            _items,
-            features=SHAPES_FEATURES,
-            gen_kwargs={"cfg": to_dict(cfg), "split": split, "indices": list(range(n))},
-            num_proc=num_proc if num_proc and num_proc > 1 and n >= 2 * num_proc else None,
-            cache_dir=str(work / "build"),
-            split=split,
-        )
-        ds.save_to_disk(str(work / "saved"))
-        del ds
-        try:
-            (work / "saved").rename(path)  # atomic: a reader sees no split or a whole one
-        except OSError:
-            if not (path / "dataset_info.json").is_file():  # not another process that finished first
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return cache.config_hash(cfg, FORMAT_VERSION)
 
 
 def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:

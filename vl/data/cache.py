@@ -1,0 +1,61 @@
+"""Procedural worlds as `datasets` splits: generated once per config, saved with save_to_disk under a
+hash of the config, loaded memory-mapped afterwards; a split appears atomically or not at all."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features, load_from_disk
+
+from vl.config import to_yaml
+
+
+def default_cache_dir() -> Path:
+    """$VL_CACHE, else ~/.cache/vl-suite."""
+    return Path(os.environ.get("VL_CACHE", Path.home() / ".cache" / "vl-suite"))
+
+
+def config_hash(cfg: Any, version: str) -> str:
+    """A short hash of everything that decides the items: the resolved config and a format version."""
+    return hashlib.sha256((version + to_yaml(cfg)).encode()).hexdigest()[:12]
+
+
+def cached_split(
+    path: Path, items: Callable[..., Iterator[dict[str, Any]]], gen_kwargs: dict[str, Any], features: Features,
+    n: int, num_proc: int | None = None,
+) -> Dataset:
+    """The split saved at `path`, generated first (items(**gen_kwargs, indices=...)) if it is not there."""
+    if not (path / "dataset_info.json").is_file():
+        generate_split(path, items, gen_kwargs, features, n, num_proc)
+    return load_from_disk(str(path))
+
+
+def generate_split(
+    path: Path, items: Callable[..., Iterator[dict[str, Any]]], gen_kwargs: dict[str, Any], features: Features,
+    n: int, num_proc: int | None,
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        ds = Dataset.from_generator(
+            items,
+            features=features,
+            gen_kwargs={**gen_kwargs, "indices": list(range(n))},
+            num_proc=num_proc if num_proc and num_proc > 1 and n >= 2 * num_proc else None,
+            cache_dir=str(work / "build"),
+            split=path.name,
+        )
+        ds.save_to_disk(str(work / "saved"))
+        del ds
+        try:
+            (work / "saved").rename(path)  # atomic: a reader sees no split or a whole one
+        except OSError:
+            if not (path / "dataset_info.json").is_file():  # not another process that finished first
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,54 @@
+"""The Faces world as `datasets` objects: built once per config, cached with save_to_disk."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict, Features, Image, List, Value
+
+from vl.config import from_dict, to_dict
+from vl.data.cache import cached_split, config_hash, default_cache_dir
+from vl.data.faces.config import FacesConfig
+from vl.data.faces.world import FacesWorld
+
+FORMAT_VERSION = "1"  # bump when items change for the same config, so stale caches are not reused
+FACES_FEATURES = Features(
+    {
+        "image": Image(),
+        "image_id": Value("int64"),
+        "split": Value("string"),
+        "file_name": Value("string"),
+        "identity": Value("int32"),
+        "yaw": Value("int32"),
+        "pose": Value("int32"),  # index of yaw in the config's poses
+        "expression": Value("string"),
+        "attributes": {k: Value("string") for k in ("face_width", "skin", "hair_color", "hair_style", "eye_color")},
+        "captions": List(Value("string")),
+    }
+)
+
+
+def build_faces_dataset(
+    cfg: FacesConfig | None = None, splits: Sequence[str] | None = None, cache_dir: str | Path | None = None, num_proc: int | None = None,
+) -> DatasetDict:
+    """The Faces splits (default: every split in cfg.splits) as a DatasetDict, cached under
+    cache_dir/faces-<config hash>/<split>."""
+    cfg = cfg or FacesConfig()
+    splits = list(splits or cfg.splits)
+    world = FacesWorld(cfg)
+    for split in splits:
+        world.check(split, 0)
+        if split not in cfg.splits:
+            raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
+    root = Path(cache_dir or default_cache_dir()) / f"faces-{config_hash(cfg, FORMAT_VERSION)}"
+    kwargs = {"cfg": to_dict(cfg)}
+    return DatasetDict(
+        {split: cached_split(root / split, _items, {**kwargs, "split": split}, FACES_FEATURES, cfg.splits[split], num_proc) for split in splits}
+    )
+
+
+def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
+    world = FacesWorld(from_dict(FacesConfig, cfg))
+    for index in indices:
+        yield world.item(split, index)

@@ -6,21 +6,29 @@ import re
 import shutil
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
 
 from vl.modeling import CheckpointError
 
 _NAME = re.compile(r"step_(\d{7})")
 STATE = "trainer_state.json"
+EXTRA = "extra_state.safetensors"  # tensors a task keeps beside accelerate's state (an EMA, its own RNG)
 
 
 def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
     return Path(output_dir) / "checkpoints" / f"step_{step:07d}"
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, step: int, keep: int) -> Path:
-    """Save model, optimizer, scheduler and RNG states under a temporary name, then rename: a
-    checkpoint folder is either complete or absent, whenever the process dies."""
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: str | Path, step: int, keep: int, extra: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Save model, optimizer, scheduler and RNG states (and `extra` tensors, as safetensors) under a
+    temporary name, then rename: a checkpoint folder is either complete or absent, whenever the process dies.
+
+    accelerate's register_for_checkpointing would pickle extra objects (and unpickle them on load),
+    hence `extra`."""
     final = checkpoint_dir(output_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process:
@@ -29,6 +37,8 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, step: int,
     accelerator.save_state(str(tmp), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if extra:
+            save_file({k: v.detach().contiguous().cpu() for k, v in extra.items()}, tmp / EXTRA)
         (tmp / STATE).write_text(json.dumps({"step": step}))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -65,6 +75,11 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> int:
     except (RuntimeError, KeyError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} does not fit this model: {_first_problem(err)}; was it saved from another config?") from None
     return int(json.loads((path / STATE).read_text())["step"])
+
+
+def load_extra(path: Path) -> dict[str, torch.Tensor]:
+    """The `extra` tensors saved with a checkpoint ({} when it has none)."""
+    return load_file(path / EXTRA) if (path / EXTRA).is_file() else {}
 
 
 def _first_problem(err: Exception) -> str:

@@ -43,7 +43,7 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
         step = checkpoint.load_checkpoint(accelerator, path)
         accelerator.print(f"resumed from {path} at step {step}")
     forward = torch.compile(model) if tc.compile else model
-    batches = _zip({name: _endless(loader, accelerator, skip=step * tc.grad_accum) for name, loader in zip(loaders, prepared)})
+    batches = _zip({name: endless(loader, accelerator, skip=step * tc.grad_accum) for name, loader in zip(loaders, prepared)})
     samples_per_step = task.samples_per_step * tc.grad_accum * accelerator.num_processes
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {task.name}", unit="step", disable=not accelerator.is_main_process)
     start, first_step, loss_sums, n_loss, logged = time.perf_counter(), step, {}, 0, {}
@@ -109,7 +109,7 @@ def _zip(streams: dict[str, Iterator[Any]]) -> Iterator[dict[str, Any]]:
         yield {name: next(stream) for name, stream in streams.items()}
 
 
-def _endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
+def endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
     """Batches forever, epoch after epoch; the first `skip` batches (already trained on) are skipped.
 
     The epoch is set through the prepared loader: accelerate re-applies its own epoch counter to the

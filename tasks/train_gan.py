@@ -1,0 +1,134 @@
+"""Train the pose/expression face GAN.
+
+    accelerate launch -m tasks.train_gan --config configs/gan/faces.yaml [train.steps=2000 ...] [--resume latest]
+
+Writes <output_dir>/config.yaml (resolved), checkpoints/step_*/ (accelerate state: both players, the
+EMA generator, optimizers, RNG), samples/step_*.png (rows: identities; columns: the source face, then
+every pose x expression), logs/, and generator/ (the EMA generator: model.safetensors + config.yaml).
+A non-finite loss stops the run with exit status 1 and keeps the last good checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import ProjectConfiguration, set_seed
+from PIL import Image
+from tqdm.auto import tqdm
+
+from gan.config import GANExperimentConfig
+from gan.data import FaceTensors
+from gan.sample import save_generator
+from gan.train import FaceGAN
+from tasks.common import checkpoint
+from tasks.common.cli import cli
+from tasks.common.data import EpochSampler
+from tasks.common.loop import endless
+from tasks.common.trackers import trackers
+from vl.config import load_config, save_config
+from vl.data.faces.dataset import build_faces_dataset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tasks.train_gan", description=__doc__.split("\n")[0])
+    p.add_argument("--config", type=Path, required=True, help="GAN experiment YAML (e.g. configs/gan/faces.yaml)")
+    p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
+    p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = load_config(GANExperimentConfig, args.config, args.overrides)
+    t, out = cfg.train, Path(cfg.train.output_dir)
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    accelerator = Accelerator(
+        cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        mixed_precision=t.mixed_precision or None,
+        log_with=trackers(t.trackers, out / "logs"),
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )
+    set_seed(t.seed)
+    if accelerator.is_main_process:
+        save_config(cfg, out / "config.yaml")
+    rows = build_faces_dataset(cfg.data.faces, splits=[cfg.data.train])[cfg.data.train]
+    data = FaceTensors(rows, cfg.data.faces)
+    loader = torch.utils.data.DataLoader(data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers)
+    if len(loader) == 0:
+        raise ValueError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
+    gan = FaceGAN(cfg)
+    gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
+    gan.ema.to(accelerator.device)
+    sources = torch.stack([data[i]["image"] for i in _distinct_identities(rows, t.sample_identities)]).to(accelerator.device)
+    step = 0
+    if args.resume:
+        path = checkpoint.resolve(args.resume, out)
+        step = checkpoint.load_checkpoint(accelerator, path)
+        gan.load_extra_state(checkpoint.load_extra(path))
+        accelerator.print(f"resumed from {path} at step {step}")
+    accelerator.init_trackers("vl-gan")
+    n_g, n_d = (sum(p.numel() for p in m.parameters()) for m in (gan.generator, gan.discriminator))
+    accelerator.print(f"face GAN: generator {n_g / 1e6:.2f}M, discriminator {n_d / 1e6:.2f}M parameters; {len(data)} faces; device {accelerator.device}")
+    batches = endless(loader, accelerator, skip=step)
+    bar = tqdm(total=t.steps, initial=step, desc="train gan", unit="step", disable=not accelerator.is_main_process)
+    start, sums, logged = time.perf_counter(), {}, {}
+    try:
+        while step < t.steps:
+            batch = next(batches)
+            pose, expression = gan.targets(batch)
+            losses = {**gan.discriminator_step(batch, pose, expression, accelerator), **gan.generator_step(batch, pose, expression, accelerator)}
+            if not all(torch.isfinite(v) for v in losses.values()):
+                bad = ", ".join(f"{k} {v.item():.3g}" for k, v in losses.items() if not torch.isfinite(v))
+                last = checkpoint.checkpoints(out)
+                accelerator.print(
+                    f"\nerror: non-finite loss at step {step + 1} ({bad}); stopped without saving. "
+                    f"Last good checkpoint: {last[-1] if last else 'none'}; lower train.lr_d / lr_g or set train.r1_gamma, then --resume latest"
+                )
+                return 1
+            sums = {k: sums.get(k, 0.0) + v.float() for k, v in losses.items()}
+            step += 1
+            bar.update(1)
+            if step % t.log_every == 0 or step == t.steps:
+                n = t.log_every if step % t.log_every == 0 else step % t.log_every
+                logged = {f"train/{k}": accelerator.reduce(v / n, "mean").item() for k, v in sums.items()}
+                accelerator.log(logged, step=step)
+                bar.set_postfix(d=f"{logged['train/d/loss']:.3f}", g=f"{logged['train/g/loss']:.3f}")
+                sums = {}
+            if accelerator.is_main_process and (step % t.sample_every == 0 or step == t.steps):
+                (out / "samples").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(gan.sample_grid(sources)).save(out / "samples" / f"step_{step:07d}.png")
+            if step % t.save_every == 0 or step == t.steps:
+                checkpoint.save_checkpoint(accelerator, out, step, t.keep_checkpoints, extra=gan.extra_state())
+    finally:
+        bar.close()
+    if accelerator.is_main_process:
+        save_generator(gan.ema.module, cfg, out / "generator")
+    accelerator.end_training()
+    minutes, seconds = divmod(int(time.perf_counter() - start), 60)
+    accelerator.print(
+        f"done: {t.steps} steps in {minutes}m{seconds:02d}s, d loss {logged.get('train/d/loss', float('nan')):.3f}, "
+        f"g loss {logged.get('train/g/loss', float('nan')):.3f}, recon {logged.get('train/g/recon', float('nan')):.3f}; "
+        f"generator saved to {out / 'generator'}, samples in {out / 'samples'}"
+    )
+    return 0
+
+
+def _distinct_identities(rows, n: int) -> list[int]:
+    """Indices of the first rows of n different people (the sample grid's rows)."""
+    seen: dict[int, int] = {}
+    for i, identity in enumerate(rows["identity"]):
+        seen.setdefault(identity, i)
+        if len(seen) == n:
+            break
+    return list(seen.values())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,3 +29,11 @@ class FaceTensors(torch.utils.data.Dataset):
             "expression": self.expression_index[row["expression"]],
             "identity": row["identity"],
         }
+
+
+def stack_faces(rows: Dataset, faces: FacesConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A whole (small) split in memory: images (N, 3, H, W) in [-1, 1] and {"pose", "expression", "identity"} (N,)."""
+    data = FaceTensors(rows, faces)
+    items = [data[i] for i in range(len(data))]
+    images = torch.stack([it["image"] for it in items])
+    return images, {k: torch.tensor([it[k] for it in items]) for k in ("pose", "expression", "identity")}

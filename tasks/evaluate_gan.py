@@ -1,0 +1,82 @@
+"""Score a trained face generator with a classifier trained on real faces (no Inception download).
+
+    python -m tasks.evaluate_gan --generator runs/gan-faces/generator [--classifier DIR] [--n 600]
+
+Prints and writes (default: <generator>/scores.json) the classifier's accuracy on real test faces,
+pose / expression / identity accuracy on generated views (each test face redrawn at a random pose
+and expression), FD in the classifier's feature space, and CAS (a classifier trained on generated
+views only, tested on real faces); writes <generator>/examples.png (sources, then their redrawings).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from gan.data import stack_faces
+from gan.evaluate import ClassifierConfig, accuracies, frechet_distance, load_classifier, save_classifier, summary, train_classifier
+from gan.sample import load_generator, redraw
+from tasks.common.cli import cli
+from vl.data.faces.dataset import build_faces_dataset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tasks.evaluate_gan", description=__doc__.split("\n")[0])
+    p.add_argument("--generator", type=Path, required=True, help="the generator/ folder a tasks.train_gan run writes")
+    p.add_argument("--classifier", type=Path, default=None, help="a face classifier folder; trained on real faces and saved there when missing (default: <generator>/../face_classifier)")
+    p.add_argument("--n", type=int, default=600, help="real test faces to redraw")
+    p.add_argument("--classifier-steps", type=int, default=1500)
+    p.add_argument("--train-faces", type=int, default=6000, help="real training faces (every pose) for the judging classifier")
+    p.add_argument("--cas-steps", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="scores JSON (default: <generator>/scores.json)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    generator, cfg = load_generator(args.generator)
+    # the judge sees every pose, whatever the GAN was trained on
+    faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})
+    test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
+    ccfg = ClassifierConfig(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
+    folder = args.classifier or args.generator.parent / "face_classifier"
+    if (folder / "model.safetensors").is_file():
+        judge = load_classifier(folder)
+    else:
+        train_x, train_y = stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)
+        judge = train_classifier(train_x, train_y, ccfg, steps=args.classifier_steps, seed=args.seed, desc="judge on real faces")
+        save_classifier(judge, folder)
+    g = torch.Generator().manual_seed(args.seed)
+    target = {"pose": torch.randint(len(faces.poses), (len(test_x),), generator=g), "expression": torch.randint(len(faces.expressions), (len(test_x),), generator=g)}
+    fake = torch.cat([redraw(generator, test_x[i : i + 256], target["pose"][i : i + 256], target["expression"][i : i + 256]) for i in range(0, len(test_x), 256)])
+    fake_y = {**target, "identity": test_y["identity"]}
+    metrics = {f"real_{k}_acc": v for k, v in accuracies(judge, test_x, test_y).items()}
+    metrics |= {f"gen_{k}_acc": v for k, v in accuracies(judge, fake, fake_y).items()}
+    metrics["fd"] = frechet_distance(judge, test_x, fake)
+    metrics["fd_real_vs_real"] = frechet_distance(judge, test_x[: len(test_x) // 2], test_x[len(test_x) // 2 :])  # the floor at this sample size
+    cas = train_classifier(fake, fake_y, ccfg, steps=args.cas_steps, seed=args.seed, heads=("pose", "expression"), desc="CAS on generated faces")
+    metrics |= {f"cas_{k}_acc": v for k, v in accuracies(cas, test_x, {k: test_y[k] for k in ("pose", "expression")}).items()}
+    out = args.out or args.generator / "scores.json"
+    out.write_text(json.dumps({**metrics, "generator": str(args.generator), "classifier": str(folder), "n": len(test_x)}, indent=1))
+    _examples(test_x[:8], fake[:8], args.generator / "examples.png")
+    print("\n".join(f"{k:24} {v:.4f}" for k, v in metrics.items()))
+    print(f"{len(test_x)} test faces; {summary(metrics)}; wrote {out} and {args.generator / 'examples.png'}")
+    return 0
+
+
+def _examples(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
+    """Two rows: real faces, then each redrawn at its random target pose and expression."""
+    rows = [torch.cat(list(x), dim=2) for x in (real, fake)]  # (3, H, n*W)
+    grid = ((torch.cat(rows, dim=1).clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(grid).save(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = load_config(ExperimentConfig, f"{args.model}/train_config.yaml")
     model, processor = VLModel.from_pretrained(args.model).eval(), VLProcessor.from_pretrained(args.model)
-    rows = open_captions(args.data, cfg.data.shapes, limit=args.max_images)
+    rows = open_captions(args.data, cfg.data, limit=args.max_images)
     for beams in (1, 3):
         cfg.generation = GenerationConfig(max_new_tokens=24, num_beams=beams)
         fp32, _ = caption_images(model, processor, rows, cfg, batch_size=100)

@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     cfg = load_config(ExperimentConfig, OUT / "run" / "config.yaml")
     model, processor = VLModel.from_pretrained(OUT / "run" / "model").eval(), VLProcessor.from_pretrained(OUT / "run" / "model")
-    test = open_captions("shapes:test", cfg.data.shapes)
+    test = open_captions("shapes:test", cfg.data)
     print(f"captioning {len(test)} test images ...")
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         preds, refs = caption_images(model, processor, test, cfg, batch_size=100)
-    train_captions = Counter(c for caps in open_captions("shapes:train", cfg.data.shapes)["captions"] for c in caps)
+    train_captions = Counter(c for caps in open_captions("shapes:train", cfg.data)["captions"] for c in caps)
     frequent = train_captions.most_common(1)[0][0]
     model_scores = caption_scores(refs, preds)
     baseline_scores = caption_scores(refs, {i: frequent for i in preds})

@@ -130,19 +130,19 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     skip = cfg.data.skip_bad_images
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         if kind == "caption":
-            preds, refs = caption_images(model, processor, open_captions(args.data, cfg.data.shapes, args.max_images), cfg, args.batch_size, task=task)
+            preds, refs = caption_images(model, processor, open_captions(args.data, cfg.data, args.max_images), cfg, args.batch_size, task=task)
             results = write_json(to_coco_results(preds), args.model / f"results_{name}.json")
             scores = caption_scores(refs, preds, _caption_metrics(args))
             table, what = format_table({"score": scores["metrics"]}, scores["skipped"]), f"{scores['images']} images of {len(refs)}"
         elif kind == "vqa":
-            rows = open_vqa(args.data, cfg.data.shapes, args.max_images)
+            rows = open_vqa(args.data, cfg.data, args.max_images)
             preds = answer_questions(model, processor, rows, task, args.batch_size, skip_bad_images=skip)
             results = write_json(to_vqa_results(preds), args.model / f"results_{name}.json")
             acc = vqa_accuracy([r for r in vqa_records(rows) if r["question_id"] in preds], preds)
             scores, what = {**acc, "summary": vqa_summary(rows, preds)}, f"{acc['questions']} questions"
             table = vqa_table(acc) + "\nPer question family:\n" + "\n".join(f"  {k:24} {v:6.2f}" for k, v in scores["summary"].items())
         elif kind == "qgen":
-            rows = open_vqa(args.data, cfg.data.shapes, args.max_images)
+            rows = open_vqa(args.data, cfg.data, args.max_images)
             metrics, generated = score_questions(model, processor, rows, cfg, task, args.batch_size, metrics=tuple(_caption_metrics(args)))
             results = write_json(generated, args.model / f"questions_{name}.json")
             scores, table = {"metrics": metrics}, format_table({"score": {k: v for k, v in metrics.items() if k in CAPTION_METRICS}})
@@ -150,7 +150,7 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
             if "answerability" in metrics:
                 table += f"\nanswerability (the model's VQA head gives the answer asked for): {metrics['answerability']:.4f}"
         elif kind == "tag":
-            probs, targets = tag_probabilities(model, processor, open_tags(args.data, cfg.data.shapes, args.max_images), task, args.batch_size, skip_bad_images=skip)
+            probs, targets = tag_probabilities(model, processor, open_tags(args.data, cfg.data, args.max_images), task, args.batch_size, skip_bad_images=skip)
             scores = tag_scores(probs, targets, model.heads[task].cfg.threshold)
             results, what = None, f"{len(probs)} images"
             table = "\n".join(f"{k:12} {v:.4f}" if isinstance(v, float) else f"{k:12} {v}" for k, v in scores.items())

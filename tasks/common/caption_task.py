@@ -20,7 +20,7 @@ class CaptionTask(TaskPart):
     kind = "caption"
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
-        return open_captions(spec, self.cfg.data.shapes, limit)
+        return open_captions(spec, self.cfg.data, limit)
 
     def texts(self) -> Iterator[str]:
         return (c for caps in self.train_rows["captions"] for c in caps)

@@ -11,15 +11,19 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from vl.data.coco import load_coco_captions
+from vl.data.faces import FACE_SPLITS, FacesConfig
+from vl.data.faces.dataset import build_faces_dataset
 from vl.data.karpathy import load_karpathy
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
 from vl.data.vqa import load_vqa
 from vl.errors import ConfigError, DataFormatError, did_you_mean
 
-SPEC_HELP = "shapes:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>"
+SPEC_HELP = "shapes:<split> | faces:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>"
 VQA_SPEC_HELP = "shapes:<split> | vqa:<questions.json>:<annotations.json>:<image folder>"
 TAG_SPEC_HELP = "shapes:<split>"
+LABEL_FIELDS = ("expression", "yaw", "identity")
+LABEL_SPEC_HELP = f"faces:<split>:<{'|'.join(LABEL_FIELDS)}>"
 
 
 def _parse(spec: str) -> tuple[str, list[str]]:
@@ -39,11 +43,33 @@ def _shapes(spec: str, shapes: ShapesConfig, limit: int | None) -> Dataset:
     return build_dataset(cfg, splits=[split])[split]
 
 
-def open_vqa(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
+def _faces(spec: str, faces: FacesConfig, limit: int | None) -> Dataset:
+    """A whole Faces split, its first `limit` images."""
+    split = _parse(spec)[1][0]
+    if split not in FACE_SPLITS:
+        raise ConfigError(f"data spec '{spec}': unknown Faces split '{split}'{did_you_mean(split, FACE_SPLITS)}")
+    n = limit if limit is not None else faces.splits.get(split)
+    if not n:
+        raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.faces.splits.{split}=N")
+    return build_faces_dataset(replace(faces, splits={**faces.splits, split: n}), splits=[split])[split]
+
+
+def open_labels(spec: str, data: Any, limit: int | None = None) -> Dataset:
+    """Single-label classification rows (image, image_id, label, and the Faces columns) of the first `limit` images."""
+    kind, parts = _parse(spec)
+    if kind != "faces" or len(parts) != 2 or parts[1] not in LABEL_FIELDS:
+        raise ConfigError(f"classification data spec '{spec}' is not one of: {LABEL_SPEC_HELP}")
+    ds = _faces(spec, data.faces, limit)
+    field = parts[1]
+    ds = ds.map(lambda col: {"label": [str(v) for v in col]}, input_columns=field, batched=True)
+    return ds.cast_column("image", Image(decode=False))
+
+
+def open_vqa(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """VQA-form rows (one per question: image, ids, question, 10 answers, types) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = to_vqa_dataset(_shapes(spec, shapes, limit))
+        ds = to_vqa_dataset(_shapes(spec, data.shapes, limit))
     elif kind == "vqa" and len(parts) == 3:
         ds = load_vqa(*parts)
         if limit is not None:
@@ -56,21 +82,24 @@ def open_vqa(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Datas
     return ds.cast_column("image", Image(decode=False))
 
 
-def open_tags(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
+def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """Tagging rows (image, image_id, tags) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = _shapes(spec, shapes, limit).select_columns(["image", "image_id", "tags"])
+        ds = _shapes(spec, data.shapes, limit).select_columns(["image", "image_id", "tags"])
     else:
         raise ConfigError(f"tagging data spec '{spec}' is not one of: {TAG_SPEC_HELP}")
     return ds.cast_column("image", Image(decode=False))
 
 
-def open_captions(spec: str, shapes: ShapesConfig, limit: int | None = None) -> Dataset:
-    """Caption-form rows (image, image_id, file_name, captions) for a data spec; images stay undecoded."""
+def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
+    """Caption-form rows (image, image_id, file_name, captions) for a data spec; images stay undecoded.
+    Faces rows keep their labels too (identity, yaw, expression), which GAN augmentation redraws."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = to_caption_dataset(_shapes(spec, shapes, limit))
+        ds = to_caption_dataset(_shapes(spec, data.shapes, limit))
+    elif kind == "faces" and len(parts) == 1:
+        ds = _faces(spec, data.faces, limit)
     elif kind == "coco" and len(parts) == 2:
         ds = load_coco_captions(*parts)
     elif kind == "karpathy" and len(parts) == 3:

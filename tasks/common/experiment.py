@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vl.config import from_dict
+from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
 from vl.errors import ConfigError, did_you_mean
 from vl.generation import GenerationConfig
@@ -49,11 +50,31 @@ class TaskConfig:
 
 
 @dataclass
+class GANAugmentConfig:
+    """Synthetic faces mixed into a Faces training set: each is a real training face redrawn by a
+    trained pose/expression generator at another pose and expression (labels and captions follow)."""
+
+    generator: str = ""  # the generator/ folder of a tasks.train_gan run
+    ratio: float = 0.0  # synthetic items per real item (0: off)
+    poses: list[int] | None = None  # target yaw angles (None: every pose the generator draws)
+    expressions: list[str] | None = None  # target expressions (None: all)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ratio < 0:
+            raise ConfigError(f"data.gan_augment.ratio must not be negative, got {self.ratio}")
+        if self.ratio > 0 and not self.generator:
+            raise ConfigError("data.gan_augment.ratio > 0 needs data.gan_augment.generator: the generator/ folder of a tasks.train_gan run")
+
+
+@dataclass
 class DataConfig:
-    # A data spec: shapes:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>
+    # A data spec: shapes:<split> | faces:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>
     train: str = "shapes:train"
     eval: str = "shapes:val"
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    gan_augment: GANAugmentConfig = field(default_factory=GANAugmentConfig)
     eval_images: int = 200  # images scored at each periodic evaluation
     skip_bad_images: bool = False  # true: count and skip unreadable images instead of stopping
     num_workers: int = 0

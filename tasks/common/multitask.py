@@ -12,6 +12,7 @@ from accelerate import Accelerator
 
 from tasks.common.build import build_model, build_processor
 from tasks.common.caption_task import CaptionTask
+from tasks.common.classify_task import ClassifyTask
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.qgen_task import QGenTask
 from tasks.common.tag_task import TagTask
@@ -21,7 +22,7 @@ from vl.config import save_config
 from vl.errors import ConfigError
 from vl.modeling import VLModel
 
-TASK_KINDS: dict[str, type[TaskPart]] = {t.kind: t for t in (CaptionTask, VQATask, QGenTask, TagTask)}
+TASK_KINDS: dict[str, type[TaskPart]] = {t.kind: t for t in (CaptionTask, VQATask, QGenTask, TagTask, ClassifyTask)}
 
 
 class MultiTask:

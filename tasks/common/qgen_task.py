@@ -23,7 +23,7 @@ class QGenTask(TaskPart):
     kind = "qgen"
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
-        return open_vqa(spec, self.cfg.data.shapes, limit)
+        return open_vqa(spec, self.cfg.data, limit)
 
     def texts(self) -> Iterator[str]:
         yield from self.train_rows["question"]

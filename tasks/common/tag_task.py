@@ -20,7 +20,7 @@ class TagTask(TaskPart):
     kind = "tag"
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
-        return open_tags(spec, self.cfg.data.shapes, limit)
+        return open_tags(spec, self.cfg.data, limit)
 
     def texts(self) -> Iterator[str]:
         return iter(())  # tags are labels, not text to tokenize

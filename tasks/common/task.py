@@ -10,6 +10,7 @@ import torch
 from accelerate import Accelerator
 from datasets import Dataset
 
+from gan.augment import GANAugmented
 from tasks.common.data import EpochSampler, ImageReader
 from tasks.common.experiment import ExperimentConfig, TaskConfig
 from vl.modeling import VLModel
@@ -81,7 +82,7 @@ class TaskPart:
         return processor.caption_head_ids()
 
     def train_items(self) -> torch.utils.data.Dataset:
-        return Rows(self.train_rows)
+        return self.augmented(Rows(self.train_rows))
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -90,6 +91,15 @@ class TaskPart:
         raise NotImplementedError
 
     # --- shared --------------------------------------------------------------------------------------
+    label_field: str | None = None  # the row field a `label` column was made from (GAN views relabel it)
+
+    def augmented(self, items: torch.utils.data.Dataset) -> torch.utils.data.Dataset:
+        """items, plus GAN views when data.gan_augment.ratio > 0."""
+        augment = self.cfg.data.gan_augment
+        if augment.ratio <= 0:
+            return items
+        return GANAugmented(items, augment, self.cfg.data.faces, self.label_field)
+
     def load(self) -> None:
         self.train_rows = self.open(self.train_spec)
         self.eval_rows = self.open(self.eval_spec, limit=self.cfg.data.eval_images)

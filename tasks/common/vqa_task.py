@@ -22,7 +22,7 @@ class VQATask(TaskPart):
     kind = "vqa"
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
-        return open_vqa(spec, self.cfg.data.shapes, limit)
+        return open_vqa(spec, self.cfg.data, limit)
 
     def texts(self) -> Iterator[str]:
         yield from self.train_rows["question"]

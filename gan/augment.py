@@ -1,0 +1,78 @@
+"""GAN views as training data: a dataset wrapper that adds synthetic faces to a Faces training set.
+Each synthetic item is a real training face redrawn by a trained pose/expression generator at another
+yaw and expression; its labels (yaw, pose, expression, `label`) and captions follow the new view.
+Synthetic item j is a pure function of (seed, j), so resumed runs see the same data."""
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan.sample import load_generator, redraw
+from tasks.common.data import read_image
+from vl.data.faces import FacesConfig, FacesWorld
+from vl.data.faces.world import write_face_captions
+from vl.errors import ConfigError
+
+FACE_COLUMNS = ("identity", "yaw", "expression")
+
+
+class GANAugmented(torch.utils.data.Dataset):
+    """items[0..n-1] (real rows), then round(ratio * n) synthetic rows."""
+
+    def __init__(self, items: torch.utils.data.Dataset, augment: Any, faces: FacesConfig, label_field: str | None = None):
+        self.items, self.augment, self.label_field = items, augment, label_field
+        self.generator, gan_cfg = load_generator(augment.generator)
+        drawn = gan_cfg.data.faces
+        if (drawn.poses, drawn.expressions, drawn.image_size) != (faces.poses, faces.expressions, faces.image_size):
+            raise ConfigError(
+                f"the generator in {augment.generator} draws poses {drawn.poses}, expressions {drawn.expressions} at "
+                f"{drawn.image_size} px; data.faces has {faces.poses}, {faces.expressions}, {faces.image_size} px: train it on the same Faces world"
+            )
+        self.faces, self.people = faces, FacesWorld(faces).identities
+        self.poses = augment.poses or faces.poses
+        self.expressions = augment.expressions or faces.expressions
+        for yaw in self.poses:
+            if yaw not in faces.poses:
+                raise ConfigError(f"data.gan_augment.poses has {yaw}; the generator draws {faces.poses}")
+        for e in self.expressions:
+            if e not in faces.expressions:
+                raise ConfigError(f"data.gan_augment.expressions has '{e}'; the generator draws {faces.expressions}")
+        self.n_real = len(items)
+        self.n_fake = round(augment.ratio * self.n_real)
+
+    def __len__(self) -> int:
+        return self.n_real + self.n_fake
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        if k < self.n_real:
+            return self.items[k]
+        j = k - self.n_real
+        rng = random.Random(f"vl-gan-augment/{self.augment.seed}/{j}")
+        source = self.items[rng.randrange(self.n_real)]
+        missing = [c for c in FACE_COLUMNS if c not in source]
+        if missing:
+            raise ConfigError(f"data.gan_augment redraws Faces rows; this training data has no {', '.join(missing)} (use a faces:<split> data spec)")
+        yaw, expression = rng.choice(self.poses), rng.choice(self.expressions)
+        image = _redraw(self.generator, source["image"], self.faces.poses.index(yaw), self.faces.expressions.index(expression))
+        row = {**source, "image": image, "image_id": -(j + 1), "yaw": yaw, "pose": self.faces.poses.index(yaw), "expression": expression}
+        if self.label_field:
+            row["label"] = str(row[self.label_field])
+        if "captions" in source:
+            row["captions"] = write_face_captions(self.people[source["identity"]], yaw, expression, rng, len(source["captions"]))
+        return row
+
+
+@torch.no_grad()
+def _redraw(generator, value: dict[str, Any], pose: int, expression: int) -> dict[str, Any]:
+    """An undecoded datasets.Image value ({"bytes", "path"}) redrawn; returned in the same form (PNG)."""
+    pixels = torch.from_numpy(np.asarray(read_image(value), dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    out = redraw(generator, pixels, torch.tensor([pose]), torch.tensor([expression]))[0]
+    array = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return {"bytes": buffer.getvalue(), "path": None}

@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tasks import train, train_gan
+from tasks.common.experiment import ExperimentConfig
+from tasks.common.multitask import MultiTask
+from tasks.common.data import ImageReader, open_labels
+from vl.config import load_config
+from vl.errors import ConfigError
+from vl.modeling import VLModel
+
+HERE = Path(__file__).parent
+FACES, GAN = str(HERE / "tiny_faces.yaml"), str(HERE / "tiny_gan.yaml")
+
+
+def test_expression_recognition_trains_and_reports_accuracy_per_yaw(tmp_path, capsys):
+    assert train.main(["--config", FACES, f"train.output_dir={tmp_path}"]) == 0
+    logs = [json.loads(line) for line in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
+    evals = next(entry for entry in logs if "val/expression/accuracy" in entry)
+    assert {f"val/expression/accuracy/yaw={y}" for y in (-30, 0, 30)} <= evals.keys()
+    model = VLModel.from_pretrained(tmp_path / "model")
+    assert model.heads["expression"].cfg.labels == ["happy", "neutral"]
+    assert "expression accuracy" in capsys.readouterr().out
+
+
+def test_label_specs():
+    cfg = load_config(ExperimentConfig, FACES)
+    rows = open_labels("faces:val:yaw", cfg.data, limit=6)
+    assert rows["label"] == [str(y) for y in rows["yaw"]]
+    with pytest.raises(ConfigError, match="not one of: faces:<split>:<expression|yaw|identity>"):
+        open_labels("faces:val:smile", cfg.data)
+    with pytest.raises(ConfigError, match="unknown Faces split 'vall'"):
+        open_labels("faces:vall:expression", cfg.data)
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan")
+    assert train_gan.main(["--config", GAN, f"train.output_dir={out}"]) == 0
+    return out / "generator"
+
+
+def test_gan_views_join_the_training_set(generator, tmp_path):
+    from accelerate import Accelerator
+
+    cfg = load_config(ExperimentConfig, FACES, [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5", "data.gan_augment.poses=[30]"])
+    task = MultiTask(cfg, Accelerator(cpu=True))
+    items = task.parts["expression"].train_items()
+    assert len(items) == 24 + 12
+    fake = items[24 + 5]
+    assert fake["yaw"] == 30 and fake["label"] == fake["expression"] and fake["image_id"] < 0
+    assert ImageReader(skip=False)([fake])[0][0].size == (32, 32)
+    again = items[24 + 5]
+    assert again["image"] == fake["image"] and again["expression"] == fake["expression"]  # a pure function of the index
+    assert train.main(["--config", FACES, f"train.output_dir={tmp_path}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"]) == 0
+
+
+def test_gan_augment_config_errors(generator, tmp_path):
+    with pytest.raises(ConfigError, match="needs data.gan_augment.generator"):
+        load_config(ExperimentConfig, FACES, ["data.gan_augment.ratio=1"])
+    from accelerate import Accelerator
+
+    cfg = load_config(ExperimentConfig, FACES, [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=1", "data.faces.poses=[-60,0,60]", "data.faces.train_poses=null"])
+    with pytest.raises(ConfigError, match="train it on the same Faces world"):
+        MultiTask(cfg, Accelerator(cpu=True)).parts["expression"].train_items()

@@ -66,3 +66,23 @@ def test_gan_augment_config_errors(generator, tmp_path):
     cfg = load_config(ExperimentConfig, FACES, [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=1", "data.faces.poses=[-60,0,60]", "data.faces.train_poses=null"])
     with pytest.raises(ConfigError, match="train it on the same Faces world"):
         MultiTask(cfg, Accelerator(cpu=True)).parts["expression"].train_items()
+
+
+def test_classic_augmentation_changes_training_images_only(tmp_path):
+    from accelerate import Accelerator
+
+    from tasks.common.task import classic_augmentation
+
+    assert classic_augmentation(load_config(ExperimentConfig, FACES).data.augment) is None
+    cfg = load_config(ExperimentConfig, FACES, ["data.augment.flip=true", "data.augment.shift=0.1", "data.augment.color=0.3"])
+    part = MultiTask(cfg, Accelerator(cpu=True)).parts["expression"]
+    rows = [part.train_rows[i] for i in range(4)]
+    torch.manual_seed(0)
+    augmented = part.collate(rows)["pixel_values"]
+    plain = part.processor(images=ImageReader(skip=False)(rows)[0])["pixel_values"]
+    assert augmented.shape == plain.shape and not torch.equal(augmented, plain)
+    torch.manual_seed(0)
+    assert torch.equal(part.collate(rows)["pixel_values"], augmented)  # reproducible from the step's seed
+    with pytest.raises(ConfigError, match="data.augment: shift must be"):
+        load_config(ExperimentConfig, FACES, ["data.augment.shift=0.7"])
+    assert train.main(["--config", FACES, f"train.output_dir={tmp_path}", "data.augment.flip=true", "data.augment.color=0.2"]) == 0

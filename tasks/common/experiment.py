@@ -50,6 +50,20 @@ class TaskConfig:
 
 
 @dataclass
+class ClassicAugmentConfig:
+    """Classic training-image augmentation (torchvision). Off by default; `flip` swaps left and right,
+    so keep it off for tasks that talk about positions (Shapes captions, VQA)."""
+
+    flip: bool = False  # random horizontal flip
+    shift: float = 0.0  # random translation and scale, up to this share of the side
+    color: float = 0.0  # brightness / contrast / saturation jitter strength
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.shift < 0.5 or not 0 <= self.color <= 1:
+            raise ConfigError(f"data.augment: shift must be in [0, 0.5) and color in [0, 1], got {self.shift} and {self.color}")
+
+
+@dataclass
 class GANAugmentConfig:
     """Synthetic faces mixed into a Faces training set: each is a real training face redrawn by a
     trained pose/expression generator at another pose and expression (labels and captions follow)."""
@@ -74,6 +88,7 @@ class DataConfig:
     eval: str = "shapes:val"
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
+    augment: ClassicAugmentConfig = field(default_factory=ClassicAugmentConfig)
     gan_augment: GANAugmentConfig = field(default_factory=GANAugmentConfig)
     eval_images: int = 200  # images scored at each periodic evaluation
     skip_bad_images: bool = False  # true: count and skip unreadable images instead of stopping

@@ -50,6 +50,9 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
     model.train()
     try:
         while step < tc.steps:
+            # every random draw of a step (augmentation, dropout) from a seed of its own: a resumed run
+            # draws what an uninterrupted one did, whatever else used the global generator meanwhile
+            torch.manual_seed(tc.seed * 1_000_003 + step)
             losses, grad_norm = _optimizer_step(task, forward, model, batches, optimizer, accelerator, tc.grad_accum, tc.max_grad_norm)
             for k, v in losses.items():
                 loss_sums[k] = loss_sums.get(k, 0.0) + v

@@ -3,16 +3,17 @@ and the loader. A task kind (caption, vqa, qgen, tag) fills in its data, batches
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
+from torchvision.transforms import v2
 
 from gan.augment import GANAugmented
 from tasks.common.data import EpochSampler, ImageReader
-from tasks.common.experiment import ExperimentConfig, TaskConfig
+from tasks.common.experiment import ClassicAugmentConfig, ExperimentConfig, TaskConfig
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
 
@@ -66,6 +67,7 @@ class TaskPart:
         self.weight = task.weight
         self.batch_size = task.batch_size or cfg.train.batch_size
         self.reader = ImageReader(skip=cfg.data.skip_bad_images)
+        self.transform = classic_augmentation(cfg.data.augment)
         self.processor: VLProcessor | None = None
         self.head: torch.nn.Module | None = None
 
@@ -122,7 +124,21 @@ class TaskPart:
         images, kept = self.reader(rows)
         if not kept:
             raise RuntimeError("every image of a batch was unreadable")
+        if self.transform is not None:  # training batches only: evaluation decodes with its own reader
+            images = [self.transform(image) for image in images]
         return images, kept
+
+
+def classic_augmentation(cfg: ClassicAugmentConfig) -> Callable | None:
+    """torchvision v2 transforms on PIL images for data.augment, or None when it is all off."""
+    steps = []
+    if cfg.flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if cfg.shift:
+        steps.append(v2.RandomAffine(degrees=0, translate=(cfg.shift, cfg.shift), scale=(1 - cfg.shift, 1 + cfg.shift)))
+    if cfg.color:
+        steps.append(v2.ColorJitter(brightness=cfg.color, contrast=cfg.color, saturation=cfg.color))
+    return v2.Compose(steps) if steps else None
 
 
 def batches(rows: Dataset, size: int) -> Iterator[list[dict[str, Any]]]:

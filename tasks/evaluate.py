@@ -21,7 +21,8 @@ import torch
 
 from tasks.common.caption_task import caption_images
 from tasks.common.cli import cli
-from tasks.common.data import SPEC_HELP, VQA_SPEC_HELP, open_captions, open_tags, open_vqa
+from tasks.common.classify_task import accuracy_summary, classify_images
+from tasks.common.data import LABEL_SPEC_HELP, SPEC_HELP, VQA_SPEC_HELP, open_captions, open_labels, open_tags, open_vqa
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.qgen_task import score_questions
 from tasks.common.tag_task import tag_probabilities
@@ -39,8 +40,8 @@ from vl.processing import VLProcessor
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tasks.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, help="a folder saved by training (save_pretrained)")
-    p.add_argument("--task", help="which head of the model to evaluate (caption, vqa, qgen, tag)")
-    p.add_argument("--data", help=f"images and references: {SPEC_HELP}; for vqa/qgen: {VQA_SPEC_HELP}")
+    p.add_argument("--task", help="which head of the model to evaluate (caption, vqa, qgen, tag, classify)")
+    p.add_argument("--data", help=f"images and references: {SPEC_HELP}; for vqa/qgen: {VQA_SPEC_HELP}; for classify: {LABEL_SPEC_HELP}")
     p.add_argument("--coco-ann", type=Path, help="caption references from a COCO captions file")
     p.add_argument("--vqa-questions", type=Path, help="VQA v2 questions file (with --vqa-annotations)")
     p.add_argument("--vqa-annotations", type=Path, help="VQA v2 annotations file")
@@ -149,6 +150,11 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
             what = f"{len(generated)} generated questions"
             if "answerability" in metrics:
                 table += f"\nanswerability (the model's VQA head gives the answer asked for): {metrics['answerability']:.4f}"
+        elif kind == "classify":
+            rows = open_labels(args.data, cfg.data, args.max_images)
+            scores = accuracy_summary(rows, classify_images(model, processor, rows, task, args.batch_size, skip_bad_images=skip))
+            results, what = None, f"{len(rows)} images"
+            table = "\n".join(f"{k:22} {v:.4f}" for k, v in scores.items())
         elif kind == "tag":
             probs, targets = tag_probabilities(model, processor, open_tags(args.data, cfg.data, args.max_images), task, args.batch_size, skip_bad_images=skip)
             scores = tag_scores(probs, targets, model.heads[task].cfg.threshold)

@@ -86,3 +86,14 @@ def test_classic_augmentation_changes_training_images_only(tmp_path):
     with pytest.raises(ConfigError, match="data.augment: shift must be"):
         load_config(ExperimentConfig, FACES, ["data.augment.shift=0.7"])
     assert train.main(["--config", FACES, f"train.output_dir={tmp_path}", "data.augment.flip=true", "data.augment.color=0.2"]) == 0
+
+
+def test_evaluate_scores_a_classifier(tmp_path, capsys):
+    from tasks import evaluate
+
+    assert train.main(["--config", FACES, f"train.output_dir={tmp_path}"]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--model", str(tmp_path / "model"), "--data", "faces:val:expression", "--out", str(tmp_path / "s.json")]) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert 0 <= scores["accuracy"] <= 1 and "accuracy/yaw=0" in scores
+    assert "accuracy/yaw=-30" in capsys.readouterr().out

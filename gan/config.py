@@ -5,11 +5,9 @@ from dataclasses import dataclass, field
 
 from gan.discriminators import DiscriminatorConfig
 from gan.generators import GeneratorConfig
+from tasks.common.experiment import check_train_section
 from vl.data.faces import FACE_SPLITS, FacesConfig
 from vl.errors import ConfigError
-
-MIXED_PRECISION = ("no", "bf16", "fp16")
-
 
 @dataclass
 class GANModelConfig:
@@ -48,11 +46,7 @@ class GANTrainConfig:
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
 
     def __post_init__(self) -> None:
-        if self.mixed_precision and self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"train.mixed_precision is '{self.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
-        for key in ("steps", "batch_size", "log_every", "sample_every", "save_every", "keep_checkpoints", "sample_identities"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"train.{key} must be positive, got {getattr(self, key)}")
+        check_train_section(self, ("steps", "batch_size", "log_every", "sample_every", "save_every", "keep_checkpoints", "sample_identities"))
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 

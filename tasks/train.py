@@ -13,16 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+from accelerate.utils import GradientAccumulationPlugin, set_seed
 
+from tasks.common.accelerator import new_accelerator
 from tasks.common.cli import cli
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.loop import fit
 from tasks.common.multitask import MultiTask
-from tasks.common.trackers import trackers
 from vl.config import load_config, save_config, to_dict
 
 
@@ -42,18 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
     out = Path(cfg.train.output_dir)
-    # accelerate keeps process-wide singletons; a run started in the same process (tests, the demo)
-    # must not inherit the previous run's mixed precision or accumulation settings.
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-    accelerator = Accelerator(
-        # With no GPU, say so: accelerate joins torchrun's process group (gloo) only in CPU mode.
-        cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
-        mixed_precision=cfg.train.mixed_precision or None,
+    accelerator = new_accelerator(
+        out, cfg.train.mixed_precision, cfg.train.trackers,
         gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.train.grad_accum, sync_with_dataloader=False),
         step_scheduler_with_optimizer=False,  # the loop steps the schedule once per optimizer step
-        log_with=trackers(cfg.train.trackers, out / "logs"),
-        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
     )
     set_seed(cfg.train.seed)
     if accelerator.is_main_process:

@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -26,10 +24,10 @@ from gan.data import FaceTensors
 from gan.sample import save_generator
 from gan.train import FaceGAN
 from tasks.common import checkpoint
+from tasks.common.accelerator import new_accelerator
 from tasks.common.cli import cli
 from tasks.common.data import EpochSampler
 from tasks.common.loop import endless
-from tasks.common.trackers import trackers
 from vl.config import load_config, save_config
 from vl.data.faces.dataset import build_faces_dataset
 
@@ -47,14 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = load_config(GANExperimentConfig, args.config, args.overrides)
     t, out = cfg.train, Path(cfg.train.output_dir)
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-    accelerator = Accelerator(
-        cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
-        mixed_precision=t.mixed_precision or None,
-        log_with=trackers(t.trackers, out / "logs"),
-        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
-    )
+    accelerator = new_accelerator(out, t.mixed_precision, t.trackers)
     set_seed(t.seed)
     if accelerator.is_main_process:
         save_config(cfg, out / "config.yaml")

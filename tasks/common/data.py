@@ -31,27 +31,27 @@ def _parse(spec: str) -> tuple[str, list[str]]:
     return kind, rest.split(":") if rest else []
 
 
+def _world_split(spec: str, world: str, cfg: Any, known: tuple[str, ...], limit: int | None) -> tuple[str, Any]:
+    """(split, cfg sized to the split's first `limit` items) for a `<world>:<split>...` data spec."""
+    split = _parse(spec)[1][0]
+    if split not in known:
+        raise ConfigError(f"data spec '{spec}': unknown {world.title()} split '{split}'{did_you_mean(split, known)}")
+    n = limit if limit is not None else cfg.splits.get(split)
+    if not n:
+        raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.{world}.splits.{split}=N")
+    return split, replace(cfg, splits={**cfg.splits, split: n})
+
+
 def _shapes(spec: str, shapes: ShapesConfig, limit: int | None) -> Dataset:
     """A whole Shapes split (images, captions, questions, tags, scene graph), its first `limit` images."""
-    split = _parse(spec)[1][0]
-    if split not in SPLITS:
-        raise ConfigError(f"data spec '{spec}': unknown Shapes split '{split}'{did_you_mean(split, SPLITS)}")
-    n = limit if limit is not None else shapes.splits.get(split)
-    if not n:
-        raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.shapes.splits.{split}=N")
-    cfg = replace(shapes, splits={**shapes.splits, split: n})
+    split, cfg = _world_split(spec, "shapes", shapes, SPLITS, limit)
     return build_dataset(cfg, splits=[split])[split]
 
 
 def _faces(spec: str, faces: FacesConfig, limit: int | None) -> Dataset:
-    """A whole Faces split, its first `limit` images."""
-    split = _parse(spec)[1][0]
-    if split not in FACE_SPLITS:
-        raise ConfigError(f"data spec '{spec}': unknown Faces split '{split}'{did_you_mean(split, FACE_SPLITS)}")
-    n = limit if limit is not None else faces.splits.get(split)
-    if not n:
-        raise ConfigError(f"data spec '{spec}': no size for split '{split}'; set data.faces.splits.{split}=N")
-    return build_faces_dataset(replace(faces, splits={**faces.splits, split: n}), splits=[split])[split]
+    """A whole Faces split (images, identity, yaw, expression, captions), its first `limit` images."""
+    split, cfg = _world_split(spec, "faces", faces, FACE_SPLITS, limit)
+    return build_faces_dataset(cfg, splits=[split])[split]
 
 
 def open_labels(spec: str, data: Any, limit: int | None = None) -> Dataset:

@@ -15,6 +15,15 @@ from vl.heads import HEADS
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
+def check_train_section(train: Any, positive: tuple[str, ...]) -> None:
+    """The checks every `train:` section shares: a known mixed precision and positive counts."""
+    if train.mixed_precision and train.mixed_precision not in MIXED_PRECISION:
+        raise ConfigError(f"train.mixed_precision is '{train.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
+    for key in positive:
+        if getattr(train, key) <= 0:
+            raise ConfigError(f"train.{key} must be positive, got {getattr(train, key)}")
+
+
 @dataclass
 class TokenizerConfig:
     path: str = ""  # an HF tokenizer folder; empty: train a BPE tokenizer on the training captions
@@ -116,11 +125,7 @@ class TrainConfig:
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])  # used when installed
 
     def __post_init__(self) -> None:
-        if self.mixed_precision and self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"train.mixed_precision is '{self.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
-        for key in ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every", "keep_checkpoints"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"train.{key} must be positive, got {getattr(self, key)}")
+        check_train_section(self, ("steps", "batch_size", "grad_accum", "eval_every", "save_every", "log_every", "keep_checkpoints"))
 
 
 @dataclass

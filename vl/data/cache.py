@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, load_from_disk
+from datasets import Dataset, DatasetDict, Features, load_from_disk
 
-from vl.config import to_yaml
+from vl.config import to_dict, to_yaml
 
 
 def default_cache_dir() -> Path:
@@ -23,6 +23,20 @@ def default_cache_dir() -> Path:
 def config_hash(cfg: Any, version: str) -> str:
     """A short hash of everything that decides the items: the resolved config and a format version."""
     return hashlib.sha256((version + to_yaml(cfg)).encode()).hexdigest()[:12]
+
+
+def build_world_splits(
+    name: str, cfg: Any, splits: list[str], items: Callable[..., Iterator[dict[str, Any]]], features: Features,
+    version: str, cache_dir: str | Path | None, num_proc: int | None,
+) -> DatasetDict:
+    """Splits of a procedural world (cfg.splits gives their sizes), each cached under
+    cache_dir/<name>-<config hash>/<split>; items(cfg=<cfg as a dict>, split=..., indices=...) makes them."""
+    for split in splits:
+        if split not in cfg.splits:
+            raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
+    root = Path(cache_dir or default_cache_dir()) / f"{name}-{config_hash(cfg, version)}"
+    kwargs = {"cfg": to_dict(cfg)}
+    return DatasetDict({s: cached_split(root / s, items, {**kwargs, "split": s}, features, cfg.splits[s], num_proc) for s in splits})
 
 
 def cached_split(

@@ -7,8 +7,8 @@ from typing import Any
 
 from datasets import DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict, to_dict
-from vl.data.cache import cached_split, config_hash, default_cache_dir
+from vl.config import from_dict
+from vl.data.cache import build_world_splits
 from vl.data.faces.config import FacesConfig
 from vl.data.faces.world import FacesWorld
 
@@ -39,13 +39,7 @@ def build_faces_dataset(
     world = FacesWorld(cfg)
     for split in splits:
         world.check(split, 0)
-        if split not in cfg.splits:
-            raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
-    root = Path(cache_dir or default_cache_dir()) / f"faces-{config_hash(cfg, FORMAT_VERSION)}"
-    kwargs = {"cfg": to_dict(cfg)}
-    return DatasetDict(
-        {split: cached_split(root / split, _items, {**kwargs, "split": split}, FACES_FEATURES, cfg.splits[split], num_proc) for split in splits}
-    )
+    return build_world_splits("faces", cfg, splits, _items, FACES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
 
 
 def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:

@@ -7,9 +7,9 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict, to_dict
+from vl.config import from_dict
 from vl.data import cache
-from vl.data.cache import cached_split, default_cache_dir
+from vl.data.cache import build_world_splits
 from vl.data.coco import CAPTION_FEATURES
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.world import ShapesWorld
@@ -69,13 +69,7 @@ def build_dataset(
     world = ShapesWorld(cfg)
     for split in splits:
         world.check(split, 0)
-        if split not in cfg.splits:
-            raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
-    root = Path(cache_dir or default_cache_dir()) / f"shapes-{config_hash(cfg)}"
-    kwargs = {"cfg": to_dict(cfg)}
-    return DatasetDict(
-        {split: cached_split(root / split, _items, {**kwargs, "split": split}, SHAPES_FEATURES, cfg.splits[split], num_proc) for split in splits}
-    )
+    return build_world_splits("shapes", cfg, splits, _items, SHAPES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
 
 
 def config_hash(cfg: ShapesConfig) -> str:

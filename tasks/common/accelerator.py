@@ -1,0 +1,28 @@
+"""The Accelerator every training entry point starts from."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import ProjectConfiguration
+
+from tasks.common.trackers import trackers
+
+
+def new_accelerator(output_dir: str | Path, mixed_precision: str, tracker_names: list[str], **kwargs: Any) -> Accelerator:
+    """An Accelerator logging to <output_dir>/logs; CPU mode when there is no GPU (so torchrun's
+    processes join over gloo); fresh process-wide state, so a run started in the same process (tests,
+    the demo) does not inherit the previous run's precision or accumulation settings."""
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    out = Path(output_dir)
+    return Accelerator(
+        cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        mixed_precision=mixed_precision or None,
+        log_with=trackers(tracker_names, out / "logs"),
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        **kwargs,
+    )

@@ -8,7 +8,6 @@ final model/ (save_pretrained: weights, processor, train_config.yaml).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from accelerate.utils import GradientAccumulationPlugin, set_seed
 
 from tasks.common.accelerator import new_accelerator
-from tasks.common.cli import cli
+from tasks.common.cli import cli, training_args
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.loop import fit
 from tasks.common.multitask import MultiTask
@@ -26,17 +25,9 @@ from vl.config import load_config, save_config, to_dict
 HEADLINE = ("CIDEr", "accuracy", "answerability", "mAP", "F1")  # the metrics the summary line shows
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="tasks.train", description=__doc__.split("\n")[0])
-    p.add_argument("--config", type=Path, required=True, help="experiment YAML (e.g. configs/shapes/caption.yaml)")
-    p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
-    p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")
-    return p.parse_args(argv)
-
-
 @cli
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = training_args(argv, "tasks.train", __doc__, "configs/shapes/caption.yaml")
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
     out = Path(cfg.train.output_dir)
     accelerator = new_accelerator(

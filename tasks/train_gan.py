@@ -9,7 +9,6 @@ A non-finite loss stops the run with exit status 1 and keeps the last good check
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,24 +24,16 @@ from gan.sample import save_generator
 from gan.train import FaceGAN
 from tasks.common import checkpoint
 from tasks.common.accelerator import new_accelerator
-from tasks.common.cli import cli
+from tasks.common.cli import cli, training_args
 from tasks.common.data import EpochSampler
 from tasks.common.loop import endless
 from vl.config import load_config, save_config
 from vl.data.faces.dataset import build_faces_dataset
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="tasks.train_gan", description=__doc__.split("\n")[0])
-    p.add_argument("--config", type=Path, required=True, help="GAN experiment YAML (e.g. configs/gan/faces.yaml)")
-    p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
-    p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")
-    return p.parse_args(argv)
-
-
 @cli
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = training_args(argv, "tasks.train_gan", __doc__, "configs/gan/faces.yaml")
     cfg = load_config(GANExperimentConfig, args.config, args.overrides)
     t, out = cfg.train, Path(cfg.train.output_dir)
     accelerator = new_accelerator(out, t.mixed_precision, t.trackers)

@@ -1,9 +1,11 @@
 """Command-line plumbing: a user's mistake is one line on stderr and exit status 2, not a traceback."""
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from vl.errors import VLError
 
@@ -20,3 +22,12 @@ def cli(fn: Callable[[list[str] | None], int | None]) -> Callable[[list[str] | N
             return 2
 
     return main
+
+
+def training_args(argv: list[str] | None, prog: str, doc: str, example: str) -> argparse.Namespace:
+    """--config FILE [--resume latest|DIR] [key=value ...]: what every training entry point takes."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
+    p.add_argument("--config", type=Path, required=True, help=f"experiment YAML (e.g. {example})")
+    p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
+    p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")
+    return p.parse_args(argv)

@@ -28,6 +28,7 @@ from tasks.common.cli import cli, training_args
 from tasks.common.data import EpochSampler
 from tasks.common.loop import endless
 from vl.config import load_config, save_config
+from vl.errors import ConfigError
 from vl.data.faces.dataset import build_faces_dataset
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     data = FaceTensors(rows, cfg.data.faces)
     loader = torch.utils.data.DataLoader(data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers)
     if len(loader) == 0:
-        raise ValueError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
+        raise ConfigError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
     gan = FaceGAN(cfg)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)

@@ -7,6 +7,7 @@ from accelerate.commands.config.config_args import ClusterConfig
 from gan.config import GANExperimentConfig
 from tasks.common.experiment import ExperimentConfig
 from vl.config import load_config
+from vl.errors import ConfigError
 from vl.data.shapes import ShapesConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +33,10 @@ def test_gan_configs_load(path):
 def test_accelerate_configs_parse(path):
     cfg = ClusterConfig.from_yaml_file(path)
     assert cfg.num_processes >= 2 and cfg.distributed_type.value in ("MULTI_GPU", "FSDP", "MULTI_CPU")
+
+
+def test_generation_longer_than_a_decoding_head_is_caught_at_load():
+    with pytest.raises(ConfigError, match="generation.max_new_tokens is 24, but model.heads.qgen.decoder.max_len is 24 .*lower generation.max_new_tokens to 23"):
+        load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "multitask.yaml", ["generation.max_new_tokens=24"])
+    with pytest.raises(ConfigError, match="model.heads.caption.max_len is 32"):
+        load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "caption.yaml", ["generation.max_new_tokens=40"])

@@ -142,6 +142,18 @@ class ExperimentConfig:
                 raise ConfigError(f"tasks.{name} has no head; model.heads has {', '.join(self.model.heads)}{did_you_mean(name, self.model.heads)}")
             if task.weight < 0 or task.batch_size < 0:
                 raise ConfigError(f"tasks.{name}: weight and batch_size must not be negative")
+        # the heads whose evaluation decodes with `generation` must hold that many tokens (+ BOS): say so
+        # now, not at the first evaluation
+        for name in self.task_configs():
+            spec = dict(self.model.heads[name])
+            cls = HEADS.get(spec.pop("type", name))
+            head_cfg = from_dict(cls.Config, spec, prefix=f"model.heads.{name}.")
+            key, positions = {"caption": ("max_len", getattr(head_cfg, "max_len", 0)), "qgen": ("decoder.max_len", getattr(getattr(head_cfg, "decoder", None), "max_len", 0))}.get(cls.registry_name, ("", 0))
+            if key and self.generation.max_new_tokens >= positions:
+                raise ConfigError(
+                    f"generation.max_new_tokens is {self.generation.max_new_tokens}, but model.heads.{name}.{key} is {positions} "
+                    f"(BOS included): lower generation.max_new_tokens to {positions - 1} or raise {key}"
+                )
 
     def task_configs(self) -> dict[str, TaskConfig]:
         """The tasks to train, by head name: tasks, or every head with weight 1."""

@@ -13,6 +13,20 @@ from typing import Any
 from datasets import Dataset, DatasetDict, Features, load_from_disk
 
 from vl.config import to_dict, to_yaml
+from vl.errors import ConfigError, did_you_mean
+
+
+def check_rendering(splits: dict[str, int], known: tuple[str, ...], captions_per_image: int, supersample: int) -> None:
+    """The config checks every procedural world shares: known splits with positive sizes, captions, anti-aliasing."""
+    for split, n in splits.items():
+        if split not in known:
+            raise ConfigError(f"unknown split 'splits.{split}'{did_you_mean(split, known)}")
+        if n <= 0:
+            raise ConfigError(f"splits.{split} is {n}; the number of items must be positive")
+    if captions_per_image <= 0:
+        raise ConfigError("captions_per_image must be positive")
+    if not 1 <= supersample <= 8:
+        raise ConfigError(f"supersample is {supersample}; use 1 (no anti-aliasing) to 8")
 
 
 def default_cache_dir() -> Path:

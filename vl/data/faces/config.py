@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vl.data.faces.catalog import EXPRESSIONS, HAIR_COLORS, HAIR_STYLES, SKIN_TONES, FACE_WIDTHS
+from vl.data.cache import check_rendering
 from vl.errors import ConfigError, did_you_mean
 
 FACE_SPLITS = ("train", "val", "test")
@@ -43,15 +44,7 @@ class FacesConfig:
             extra = [p for p in self.train_poses if p not in self.poses]
             if extra or not self.train_poses:
                 raise ConfigError(f"train_poses {self.train_poses} must be a non-empty subset of poses {self.poses}")
-        for split, n in self.splits.items():
-            if split not in FACE_SPLITS:
-                raise ConfigError(f"unknown split 'splits.{split}'{did_you_mean(split, FACE_SPLITS)}")
-            if n <= 0:
-                raise ConfigError(f"splits.{split} is {n}; the number of items must be positive")
-        if self.captions_per_image <= 0:
-            raise ConfigError("captions_per_image must be positive")
-        if not 1 <= self.supersample <= 8:
-            raise ConfigError(f"supersample is {self.supersample}; use 1 (no anti-aliasing) to 8")
+        check_rendering(self.splits, FACE_SPLITS, self.captions_per_image, self.supersample)
 
     def poses_of(self, split: str) -> list[int]:
         """The yaw angles drawn in `split`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPES, SIZES
+from vl.data.cache import check_rendering
 from vl.errors import ConfigError, did_you_mean
 
 SPLITS = ("train", "val", "test", "test_heldout")
@@ -58,15 +59,7 @@ class ShapesConfig:
         for color in self.colors:
             if all(f"{color} {s}" in self.heldout_pairs for s in self.shapes):
                 raise ConfigError(f"heldout_pairs hold out every shape of '{color}'; keep at least one for training")
-        for split, n in self.splits.items():
-            if split not in SPLITS:
-                raise ConfigError(f"unknown split 'splits.{split}'{did_you_mean(split, SPLITS)}")
-            if n <= 0:
-                raise ConfigError(f"splits.{split} is {n}; the number of items must be positive")
-        if self.captions_per_image <= 0:
-            raise ConfigError("captions_per_image must be positive")
-        if not 1 <= self.supersample <= 8:
-            raise ConfigError(f"supersample is {self.supersample}; use 1 (no anti-aliasing) to 8")
+        check_rendering(self.splits, SPLITS, self.captions_per_image, self.supersample)
 
     def all_pairs(self) -> list[str]:
         """Every '<color> <shape>' this world can draw."""

@@ -8,10 +8,9 @@ import io
 import random
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
+from gan.data import to_image, to_pixels
 from gan.sample import load_generator, redraw
 from tasks.common.data import read_image
 from vl.data.faces import FacesConfig, FacesWorld
@@ -70,9 +69,7 @@ class GANAugmented(torch.utils.data.Dataset):
 @torch.no_grad()
 def _redraw(generator, value: dict[str, Any], pose: int, expression: int) -> dict[str, Any]:
     """An undecoded datasets.Image value ({"bytes", "path"}) redrawn; returned in the same form (PNG)."""
-    pixels = torch.from_numpy(np.asarray(read_image(value), dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
-    out = redraw(generator, pixels, torch.tensor([pose]), torch.tensor([expression]))[0]
-    array = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    out = redraw(generator, to_pixels(read_image(value))[None], torch.tensor([pose]), torch.tensor([expression]))[0]
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
+    to_image(out).save(buffer, format="PNG")
     return {"bytes": buffer.getvalue(), "path": None}

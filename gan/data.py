@@ -6,8 +6,19 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
+from PIL import Image
 
 from vl.data.faces import FacesConfig
+
+
+def to_pixels(image: Image.Image) -> torch.Tensor:
+    """An image -> (3, H, W) float in [-1, 1], the GAN's pixel range."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
+
+
+def to_image(pixels: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [-1, 1] -> an RGB image (values outside the range are clipped)."""
+    return Image.fromarray(((pixels.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
 class FaceTensors(torch.utils.data.Dataset):
@@ -22,9 +33,8 @@ class FaceTensors(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = self.rows[i]
-        image = torch.from_numpy(np.asarray(row["image"].convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
         return {
-            "image": image,
+            "image": to_pixels(row["image"]),
             "pose": row["pose"],
             "expression": self.expression_index[row["expression"]],
             "identity": row["identity"],

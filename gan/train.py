@@ -2,12 +2,13 @@
 step (DESIGN's GAN task contract) and the EMA generator's sample grid."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gan.config import GANExperimentConfig
+from gan.data import to_image
 from gan.diffaugment import diff_augment
 from gan.discriminators import FaceDiscriminator
 from gan.generators import FaceGenerator
@@ -86,22 +87,19 @@ class FaceGAN:
         return {"g/loss": loss.detach(), "g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
 
     @torch.no_grad()
-    def sample_grid(self, sources: torch.Tensor) -> np.ndarray:
+    def sample_grid(self, sources: torch.Tensor) -> Image.Image:
         """(rows = source faces; columns = the source, then every pose x expression) drawn by the EMA
-        generator with zero noise, as an HxWx3 uint8 array."""
+        generator with zero noise."""
         g = self.ema.module.eval()
         poses, exprs = g.cfg.poses, g.cfg.expressions
         code = g.encode(sources)
-        rows = []
-        for i in range(sources.size(0)):
-            p = torch.arange(poses, device=sources.device).repeat_interleave(exprs)
-            e = torch.arange(exprs, device=sources.device).repeat(poses)
-            drawn = g.decode(code[i : i + 1].expand(len(p), -1), p, e, torch.zeros(len(p), g.cfg.noise_dim, device=sources.device))
-            rows.append(torch.cat([sources[i : i + 1], drawn]))
-        grid = torch.cat(rows)  # (rows * (1 + P*E), 3, H, W)
-        n_cols, (_, _, h, w) = 1 + poses * exprs, grid.shape
-        grid = grid.view(sources.size(0), n_cols, 3, h, w).permute(0, 3, 1, 4, 2).reshape(sources.size(0) * h, n_cols * w, 3)
-        return ((grid.float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+        p = torch.arange(poses, device=sources.device).repeat_interleave(exprs)
+        e = torch.arange(exprs, device=sources.device).repeat(poses)
+        zeros = torch.zeros(len(p), g.cfg.noise_dim, device=sources.device)
+        rows = [torch.cat([sources[i : i + 1], g.decode(code[i : i + 1].expand(len(p), -1), p, e, zeros)]) for i in range(sources.size(0))]
+        grid = torch.stack(rows)  # (rows, 1 + P*E, 3, H, W)
+        n_rows, n_cols, _, h, w = grid.shape
+        return to_image(grid.permute(2, 0, 3, 1, 4).reshape(3, n_rows * h, n_cols * w))
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         """What accelerate's state does not hold: the EMA generator and the run's random stream."""

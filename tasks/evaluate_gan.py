@@ -16,9 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from gan.data import stack_faces
+from gan.data import stack_faces, to_image
 from gan.evaluate import ClassifierConfig, accuracies, frechet_distance, load_classifier, save_classifier, summary, train_classifier
 from gan.sample import load_generator, redraw
 from tasks.common.cli import cli
@@ -74,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def _examples(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
     """Two rows: real faces, then each redrawn at its random target pose and expression."""
     rows = [torch.cat(list(x), dim=2) for x in (real, fake)]  # (3, H, n*W)
-    grid = ((torch.cat(rows, dim=1).clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(grid).save(path)
-
+    to_image(torch.cat(rows, dim=1)).save(path)
 
 if __name__ == "__main__":
     sys.exit(main())

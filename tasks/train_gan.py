@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from PIL import Image
 from tqdm.auto import tqdm
 
 from gan.config import GANExperimentConfig
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 sums = {}
             if accelerator.is_main_process and (step % t.sample_every == 0 or step == t.steps):
                 (out / "samples").mkdir(parents=True, exist_ok=True)
-                Image.fromarray(gan.sample_grid(sources)).save(out / "samples" / f"step_{step:07d}.png")
+                gan.sample_grid(sources).save(out / "samples" / f"step_{step:07d}.png")
             if step % t.save_every == 0 or step == t.steps:
                 checkpoint.save_checkpoint(accelerator, out, step, t.keep_checkpoints, extra=gan.extra_state())
     finally:

@@ -12,9 +12,9 @@ import torch
 
 from gan.data import to_image, to_pixels
 from gan.sample import load_generator, redraw
-from tasks.common.data import read_image
 from vl.data.faces import FacesConfig, FacesWorld
 from vl.data.faces.world import write_face_captions
+from vl.data.images import read_image
 from vl.errors import ConfigError
 
 FACE_COLUMNS = ("identity", "yaw", "expression")

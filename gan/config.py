@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from gan.discriminators import DiscriminatorConfig
 from gan.generators import GeneratorConfig
-from tasks.common.experiment import check_train_section
+from vl.config import check_train_section
 from vl.data.faces import FACE_SPLITS, FacesConfig
 from vl.errors import ConfigError
 

@@ -194,3 +194,15 @@ def _convert_scalar(tp: Any, value: Any, key: str) -> Any:
         return value
     name = getattr(tp, "__name__", str(tp))
     raise ConfigError(f"config key '{key}' expects {name}, got {value!r}")
+
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+def check_train_section(train: Any, positive: tuple[str, ...]) -> None:
+    """The checks every `train:` section shares: a known mixed precision and positive counts."""
+    if train.mixed_precision and train.mixed_precision not in MIXED_PRECISION:
+        raise ConfigError(f"train.mixed_precision is '{train.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
+    for key in positive:
+        if getattr(train, key) <= 0:
+            raise ConfigError(f"train.{key} must be positive, got {getattr(train, key)}")

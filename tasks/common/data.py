@@ -1,17 +1,16 @@
 """Caption data for the tasks: data specs, image decoding that names bad files, (image, caption) pairs."""
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from typing import Any
 
 import torch
 from datasets import Dataset, Image
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
 
 from vl.data.coco import load_coco_captions
 from vl.data.faces import FACE_SPLITS, FacesConfig
+from vl.data.images import read_image
 from vl.data.faces.dataset import build_faces_dataset
 from vl.data.karpathy import load_karpathy
 from vl.data.shapes import SPLITS, ShapesConfig
@@ -109,21 +108,6 @@ def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
     if limit is not None and len(ds) > limit:
         ds = ds.select(range(limit))
     return ds.cast_column("image", Image(decode=False))  # decoded by read_image, which names bad files
-
-
-def read_image(value: dict[str, Any]) -> PILImage.Image:
-    """Decode an undecoded datasets.Image value to RGB; an unreadable or missing file is a DataFormatError."""
-    path = value.get("path") or "<embedded image>"
-    try:
-        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
-        with PILImage.open(source) as image:
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise DataFormatError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataFormatError(
-            f"cannot read image {path} ({type(err).__name__}: {err}); fix or remove it, or set data.skip_bad_images=true"
-        ) from None
 
 
 class CaptionPairs(torch.utils.data.Dataset):

@@ -4,25 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vl.config import from_dict
+from vl.config import check_train_section, from_dict
 from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
 from vl.errors import ConfigError, did_you_mean
 from vl.generation import GenerationConfig
 from vl.encoders import ENCODERS
 from vl.heads import HEADS
-
-MIXED_PRECISION = ("no", "bf16", "fp16")
-
-
-def check_train_section(train: Any, positive: tuple[str, ...]) -> None:
-    """The checks every `train:` section shares: a known mixed precision and positive counts."""
-    if train.mixed_precision and train.mixed_precision not in MIXED_PRECISION:
-        raise ConfigError(f"train.mixed_precision is '{train.mixed_precision}'; use one of {', '.join(MIXED_PRECISION)}")
-    for key in positive:
-        if getattr(train, key) <= 0:
-            raise ConfigError(f"train.{key} must be positive, got {getattr(train, key)}")
-
 
 @dataclass
 class TokenizerConfig:

@@ -36,6 +36,14 @@ def test_at_least_200_distinguishable_identities():
     assert len(looks) == len(WORLD.identities)  # distinct in what a 64 px image shows, not only in eye color
 
 
+def test_first_identity_picks_a_disjoint_range_of_the_same_people():
+    later = FacesWorld(FacesConfig(identities=240, first_identity=240)).identities
+    assert later == FacesWorld(FacesConfig(identities=480)).identities[240:]  # the same people, whatever the range
+    assert not set(later) & set(WORLD.identities)
+    with pytest.raises(ConfigError, match="first_identity"):
+        FacesConfig(identities=240, first_identity=600)
+
+
 @pytest.mark.parametrize("identity", [0, 57, 123, 239])
 def test_turning_moves_the_features_consistently(identity):
     """Yaw from -60 to +60 moves the eyes steadily to the right and narrows the far eye until it hides

@@ -19,6 +19,9 @@ class FacesConfig:
     seed: int = 0
     image_size: int = 64  # canvas side in pixels
     identities: int = 240  # distinct people, each a unique (face width, skin, hair color, hair style)
+    # The world's people are one fixed list; this config uses people first_identity .. first_identity +
+    # identities - 1 of it. Disjoint ranges keep two experiments' people apart (the GAN vs the recognizer).
+    first_identity: int = 0
     poses: list[int] = field(default_factory=lambda: [-60, -30, 0, 30, 60])  # yaw in degrees, + = turned to the viewer's right
     expressions: list[str] = field(default_factory=lambda: list(EXPRESSIONS))
     # Poses drawn in train and val; None = every pose. test always draws every pose (the held-out-pose setting).
@@ -33,6 +36,8 @@ class FacesConfig:
         most = len(FACE_WIDTHS) * len(SKIN_TONES) * len(HAIR_COLORS) * len(HAIR_STYLES)
         if not 1 <= self.identities <= most:
             raise ConfigError(f"identities is {self.identities}; the Faces world draws 1 to {most} distinct people")
+        if not 0 <= self.first_identity <= most - self.identities:
+            raise ConfigError(f"first_identity {self.first_identity} + identities {self.identities} exceeds the world's {most} people; lower one of them")
         if not self.poses or any(abs(p) > MAX_YAW for p in self.poses) or len(set(self.poses)) != len(self.poses):
             raise ConfigError(f"poses {self.poses}: give distinct yaw angles in degrees between -{MAX_YAW} and {MAX_YAW}")
         for e in self.expressions:

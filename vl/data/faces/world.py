@@ -22,7 +22,7 @@ class FacesWorld:
 
     def __init__(self, cfg: FacesConfig | None = None):
         self.cfg = cfg or FacesConfig()
-        self.identities = make_identities(self.cfg.seed, self.cfg.identities)
+        self.identities = make_identities(self.cfg.seed, self.cfg.identities, self.cfg.first_identity)
 
     def _rng(self, split: str, index: int, stream: str) -> random.Random:
         return random.Random(f"vl-faces/{self.cfg.seed}/{split}/{index}/{stream}")
@@ -62,16 +62,18 @@ class FacesWorld:
         }
 
 
-def make_identities(seed: int, n: int) -> list[Identity]:
-    """n people with distinct (face width, skin, hair color, hair style), plus eye color, nose and brows."""
+def make_identities(seed: int, n: int, first: int = 0) -> list[Identity]:
+    """People first .. first + n - 1 of the world's list: distinct (face width, skin, hair color, hair
+    style), plus eye color, nose and brows (drawn in list order, so a person is the same whatever n)."""
     rng = random.Random(f"vl-faces/{seed}/identities")
     looks = list(itertools.product(FACE_WIDTHS, SKIN_TONES, HAIR_COLORS, HAIR_STYLES))
     rng.shuffle(looks)
     eyes = list(EYE_COLORS)
-    return [
+    people = [
         Identity(*look, eye_color=rng.choice(eyes), nose=round(rng.uniform(0.8, 1.2), 2), brow=round(rng.uniform(0.8, 1.3), 2))
-        for look in looks[:n]
+        for look in looks[: first + n]
     ]
+    return people[first:]
 
 
 def pose_phrase(yaw: int) -> str:

@@ -37,6 +37,9 @@ class GANTrainConfig:
     r1_gamma: float = 0.0  # > 0: R1 penalty on real images, weighted gamma / 2
     aux_weight: float = 1.0  # pose / expression / identity classification, for both players
     recon_weight: float = 10.0  # L1 between a face and the generator's redrawing of it at its own pose and expression
+    # Paired multi-view supervision (TP-GAN's pixel loss): each face is redrawn at the pose and expression
+    # of another training face of the same person, with L1 to that face. 0: unpaired random targets.
+    pair_weight: float = 10.0
     mixed_precision: str = ""  # no | bf16 | fp16; empty: what `accelerate launch` says
     log_every: int = 50
     sample_every: int = 500  # PNG grid of EMA samples (rows: identities; columns: poses x expressions)

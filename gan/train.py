@@ -5,37 +5,63 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from gan.config import GANExperimentConfig
-from gan.data import to_image
+from gan.data import FaceTensors, to_image
 from gan.diffaugment import diff_augment
 from gan.discriminators import FaceDiscriminator
 from gan.generators import FaceGenerator
 from gan.losses import aux_loss, d_hinge, g_hinge, r1_penalty
 
 
+def ema_with_warmup(decay: float):
+    """AveragedModel's EMA update with the usual warm-up (TF's ExponentialMovingAverage, timm): decay
+    min(decay, (1 + n) / (10 + n)) after n updates, so early samples are not mostly the initial weights."""
+
+    @torch.no_grad()
+    def update(ema: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        n = n_averaged.item()
+        d = min(decay, (1 + n) / (10 + n))
+        for e, c in zip(ema, current):
+            e.lerp_(c, 1 - d) if e.is_floating_point() else e.copy_(c)
+
+    return update
+
+
 class FaceGAN:
     """The generator, its EMA, the discriminator and their optimizers."""
 
-    def __init__(self, cfg: GANExperimentConfig):
+    def __init__(self, cfg: GANExperimentConfig, data: FaceTensors | None = None):
         self.cfg, t = cfg, cfg.train
+        if t.pair_weight > 0 and data is None:
+            raise ValueError("train.pair_weight > 0 draws target faces from the training data: pass it as FaceGAN(cfg, data)")
+        self.data = data
+        self.same_person: dict[int, list[int]] = {}  # identity -> indices of its training faces
+        for i, identity in enumerate(data.rows["identity"] if data is not None else []):
+            self.same_person.setdefault(identity, []).append(i)
         self.generator = FaceGenerator(cfg.model.generator)
         self.discriminator = FaceDiscriminator(cfg.model.discriminator)
-        self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.generator, multi_avg_fn=ema_with_warmup(t.ema_decay), use_buffers=True)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=t.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=t.betas)
         # the run's own random stream (targets, noise, DiffAugment), saved with each checkpoint, so a
         # resumed run draws what an uninterrupted one would (a DataLoader draws from the global one)
         self.rng = torch.Generator().manual_seed(t.seed)
 
-    def targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random target pose (among those the training split has) and expression per face."""
+    def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What each face is redrawn as: {"pose", "expression"} (B,), plus "image" with paired training
+        (train.pair_weight > 0): another training face of the same person gives its pose, expression
+        and pixels; otherwise a random pose (among those the training split has) and expression."""
         n, device = batch["image"].size(0), batch["image"].device
+        if self.cfg.train.pair_weight > 0:
+            pick = lambda same: same[torch.randint(len(same), (1,), generator=self.rng).item()]  # noqa: E731
+            items = [self.data[pick(self.same_person[i])] for i in batch["identity"].tolist()]
+            return {"image": torch.stack([it["image"] for it in items]).to(device), **{k: torch.tensor([it[k] for it in items], device=device) for k in ("pose", "expression")}}
         faces = self.cfg.data.faces
         allowed = torch.tensor([faces.poses.index(p) for p in faces.poses_of(self.cfg.data.train)], device=device)
         pose = allowed[torch.randint(len(allowed), (n,), generator=self.rng).to(device)]
-        return pose, torch.randint(len(faces.expressions), (n,), generator=self.rng).to(device)
+        return {"pose": pose, "expression": torch.randint(len(faces.expressions), (n,), generator=self.rng).to(device)}
 
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.size(0), self.cfg.model.generator.noise_dim, generator=self.rng).to(like.device)
@@ -43,10 +69,11 @@ class FaceGAN:
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.train.diffaugment, self.rng) if self.cfg.train.diffaugment else x
 
-    def discriminator_step(self, batch: dict[str, torch.Tensor], pose: torch.Tensor, expression: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
-        """Hinge loss on real faces vs faces drawn at (pose, expression), + aux classification of the
-        real ones, + R1; one optimizer step."""
+    def discriminator_step(self, batch: dict[str, torch.Tensor], target: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
+        """Hinge loss on real faces vs faces redrawn at the target pose and expression, + aux
+        classification of the real ones, + R1; one optimizer step."""
         t, real = self.cfg.train, batch["image"]
+        pose, expression = target["pose"], target["expression"]
         with torch.no_grad(), accelerator.autocast():
             fake = self.generator(real, pose, expression, self.noise(real))
         if t.r1_gamma > 0:
@@ -67,10 +94,12 @@ class FaceGAN:
         self.opt_d.step()
         return {"d/loss": loss.detach(), **logs}
 
-    def generator_step(self, batch: dict[str, torch.Tensor], pose: torch.Tensor, expression: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
-        """Fool the discriminator at (pose, expression) while keeping the identity, and redraw each face
-        at its own pose and expression (L1); one optimizer step, then the EMA update."""
+    def generator_step(self, batch: dict[str, torch.Tensor], target: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
+        """Fool the discriminator at the target pose and expression while keeping the identity, match
+        the target face when there is one (L1), and redraw each face at its own pose and expression
+        (L1); one optimizer step, then the EMA update."""
         t, real = self.cfg.train, batch["image"]
+        pose, expression = target["pose"], target["expression"]
         with accelerator.autocast():
             code = self.generator.encode(real)
             fake = self.generator.decode(code, pose, expression, self.noise(real))
@@ -80,11 +109,16 @@ class FaceGAN:
             aux = aux_loss({k: v.float() for k, v in out.items()}, pose, expression, batch["identity"])
             recon = F.l1_loss(same.float(), real)
         loss = adv + t.aux_weight * aux + t.recon_weight * recon
+        logs = {"g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
+        if "image" in target:
+            pair = F.l1_loss(fake.float(), target["image"])
+            loss = loss + t.pair_weight * pair
+            logs["g/pair"] = pair.detach()
         self.opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         self.opt_g.step()
         self.ema.update_parameters(accelerator.unwrap_model(self.generator))
-        return {"g/loss": loss.detach(), "g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
+        return {"g/loss": loss.detach(), **logs}
 
     @torch.no_grad()
     def sample_grid(self, sources: torch.Tensor) -> Image.Image:

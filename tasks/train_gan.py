@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     loader = torch.utils.data.DataLoader(data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers)
     if len(loader) == 0:
         raise ConfigError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
-    gan = FaceGAN(cfg)
+    gan = FaceGAN(cfg, data)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)
     sources = torch.stack([data[i]["image"] for i in _distinct_identities(rows, t.sample_identities)]).to(accelerator.device)
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while step < t.steps:
             batch = next(batches)
-            pose, expression = gan.targets(batch)
-            losses = {**gan.discriminator_step(batch, pose, expression, accelerator), **gan.generator_step(batch, pose, expression, accelerator)}
+            target = gan.targets(batch)
+            losses = {**gan.discriminator_step(batch, target, accelerator), **gan.generator_step(batch, target, accelerator)}
             if not all(torch.isfinite(v) for v in losses.values()):
                 bad = ", ".join(f"{k} {v.item():.3g}" for k, v in losses.items() if not torch.isfinite(v))
                 last = checkpoint.checkpoints(out)

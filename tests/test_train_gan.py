@@ -65,3 +65,43 @@ def test_a_wrong_config_key_is_one_line(tmp_path, capsys):
 def test_load_generator_names_a_wrong_folder(tmp_path):
     with pytest.raises(ValueError, match="has no model.safetensors; point at the generator/ folder"):
         load_generator(tmp_path)
+
+
+def _tiny_gan(*overrides):
+    from gan.config import GANExperimentConfig
+    from gan.data import FaceTensors
+    from vl.config import load_config
+    from vl.data.faces.dataset import build_faces_dataset
+
+    cfg = load_config(GANExperimentConfig, TINY, list(overrides))
+    data = FaceTensors(build_faces_dataset(cfg.data.faces, splits=["train"])["train"], cfg.data.faces)
+    return gan_train.FaceGAN(cfg, data), data
+
+
+def test_paired_targets_are_training_faces_of_the_same_person():
+    gan, data = _tiny_gan()
+    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    target = gan.targets(batch)
+    faces = [data[i] for i in range(len(data))]
+    for k, identity in enumerate(batch["identity"].tolist()):
+        match = [f for f in faces if torch.equal(f["image"], target["image"][k])]
+        assert match and match[0]["identity"] == identity
+        assert (match[0]["pose"], match[0]["expression"]) == (target["pose"][k].item(), target["expression"][k].item())
+
+
+def test_unpaired_targets_are_poses_of_the_training_split():
+    gan, data = _tiny_gan("train.pair_weight=0", "data.faces.train_poses=[0,30]")
+    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    target = gan.targets(batch)
+    assert "image" not in target and set(target["pose"].tolist()) <= {1, 2}
+
+
+def test_the_ema_warms_up_instead_of_averaging_the_initial_weights():
+    gan, _ = _tiny_gan()
+    w = next(gan.generator.parameters())
+    for _ in range(2):  # the first update copies; the second uses decay (1 + 1) / (10 + 1), not 0.999
+        with torch.no_grad():
+            w.add_(1.0)
+        gan.ema.update_parameters(gan.generator)
+    ema_w = next(gan.ema.module.parameters())
+    assert torch.allclose(ema_w, w - 1.0 + (1 - 2 / 11), atol=1e-6)

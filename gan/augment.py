@@ -47,12 +47,21 @@ class GANAugmented(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n_real + self.n_fake
 
+    def _draw(self, j: int) -> tuple[random.Random, int]:
+        """Synthetic item j's random stream, and the real row it redraws (the stream's first draw)."""
+        rng = random.Random(f"vl-gan-augment/{self.augment.seed}/{j}")
+        return rng, rng.randrange(self.n_real)
+
+    def caption_counts(self, real: list[int]) -> list[int]:
+        """Captions per item, given those of the real rows: a synthetic row has as many as its source."""
+        return real + [real[self._draw(j)[1]] for j in range(self.n_fake)]
+
     def __getitem__(self, k: int) -> dict[str, Any]:
         if k < self.n_real:
             return self.items[k]
         j = k - self.n_real
-        rng = random.Random(f"vl-gan-augment/{self.augment.seed}/{j}")
-        source = self.items[rng.randrange(self.n_real)]
+        rng, i = self._draw(j)
+        source = self.items[i]
         missing = [c for c in FACE_COLUMNS if c not in source]
         if missing:
             raise ConfigError(f"data.gan_augment redraws Faces rows; this training data has no {', '.join(missing)} (use a faces:<split> data spec)")

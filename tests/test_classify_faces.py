@@ -58,6 +58,24 @@ def test_gan_views_join_the_training_set(generator, tmp_path):
     assert train.main(["--config", FACES, f"train.output_dir={tmp_path}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"]) == 0
 
 
+def test_gan_views_join_a_captioning_set_with_captions_of_the_new_view(generator, tmp_path):
+    import yaml
+    from accelerate import Accelerator
+
+    spec = yaml.safe_load(Path(FACES).read_text())
+    spec["model"]["heads"] = {"caption": {"type": "caption", "dim": 32, "depth": 1, "heads": 2, "max_len": 24}}
+    spec["data"].update(train="faces:train", eval="faces:val")
+    config = tmp_path / "faces_caption.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    cfg = load_config(ExperimentConfig, str(config), [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5", "data.gan_augment.poses=[30]"])
+    items = MultiTask(cfg, Accelerator(cpu=True)).parts["caption"].train_items()
+    per_image = cfg.data.faces.captions_per_image
+    assert len(items) == (24 + 12) * per_image  # every caption of every real and synthetic face
+    fakes = [items[k] for k in range(24 * per_image, len(items))]
+    assert all(f["image_id"] < 0 for f in fakes) and all("turned slightly to the right" in f["caption"] for f in fakes)
+    assert train.main(["--config", str(config), f"train.output_dir={tmp_path / 'run'}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"]) == 0
+
+
 def test_gan_augment_config_errors(generator, tmp_path):
     with pytest.raises(ConfigError, match="needs data.gan_augment.generator"):
         load_config(ExperimentConfig, FACES, ["data.gan_augment.ratio=1"])

@@ -10,7 +10,8 @@ from datasets import Dataset
 
 from tasks.common.data import CaptionPairs, ImageReader, open_captions
 from tasks.common.experiment import ExperimentConfig
-from tasks.common.task import TaskPart, autocast_of, batches
+from gan.augment import GANAugmented
+from tasks.common.task import Rows, TaskPart, autocast_of, batches
 from vl.metrics import FAST_METRICS, caption_scores
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
@@ -26,7 +27,9 @@ class CaptionTask(TaskPart):
         return (c for caps in self.train_rows["captions"] for c in caps)
 
     def train_items(self) -> torch.utils.data.Dataset:
-        return CaptionPairs(self.train_rows)
+        counts = [len(caps) for caps in self.train_rows["captions"]]
+        items = self.augmented(Rows(self.train_rows))
+        return CaptionPairs(items, items.caption_counts(counts) if isinstance(items, GANAugmented) else counts)
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         images, kept = self.images(rows)

@@ -111,11 +111,14 @@ def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
 
 
 class CaptionPairs(torch.utils.data.Dataset):
-    """Every (image, caption) pair of caption-form rows: item k is caption j of image i."""
+    """Every (image, caption) pair of caption-form rows: item k is caption j of row i. `rows` is a
+    datasets.Dataset, or any map-style dataset of rows (e.g. with GAN views) given with `counts`, the
+    number of captions of each row."""
 
-    def __init__(self, rows: Dataset):
+    def __init__(self, rows: Any, counts: list[int] | None = None):
         self.rows = rows
-        self.index = [(i, j) for i, caps in enumerate(rows["captions"]) for j in range(len(caps))]
+        counts = counts if counts is not None else [len(caps) for caps in rows["captions"]]
+        self.index = [(i, j) for i, n in enumerate(counts) for j in range(n)]
         if not self.index:
             raise DataFormatError("the training data has no captions")
 

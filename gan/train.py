@@ -117,8 +117,18 @@ class FaceGAN:
         self.opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         self.opt_g.step()
-        self.ema.update_parameters(accelerator.unwrap_model(self.generator))
+        self.update_ema(accelerator.unwrap_model(self.generator))
         return {"g/loss": loss.detach(), **logs}
+
+    @torch.no_grad()
+    def update_ema(self, generator: FaceGenerator) -> None:
+        """EMA of the weights and BatchNorm statistics. Spectral norm's power-iteration vectors (the
+        encoder's `_u`, `_v` buffers) are copied, not averaged: an average of unit vectors is not one, and
+        in eval mode it would scale the weights by a wrong sigma."""
+        self.ema.update_parameters(generator)
+        for (name, ema_buffer), buffer in zip(self.ema.module.named_buffers(), generator.buffers()):
+            if name.endswith(("._u", "._v")):
+                ema_buffer.copy_(buffer)
 
     @torch.no_grad()
     def sample_grid(self, sources: torch.Tensor) -> Image.Image:

@@ -102,6 +102,22 @@ def test_the_ema_warms_up_instead_of_averaging_the_initial_weights():
     for _ in range(2):  # the first update copies; the second uses decay (1 + 1) / (10 + 1), not 0.999
         with torch.no_grad():
             w.add_(1.0)
-        gan.ema.update_parameters(gan.generator)
+        gan.update_ema(gan.generator)
     ema_w = next(gan.ema.module.parameters())
     assert torch.allclose(ema_w, w - 1.0 + (1 - 2 / 11), atol=1e-6)
+
+
+def test_the_ema_copies_spectral_norm_vectors_instead_of_averaging_them():
+    """Averaged, they broke the EMA generator's eval-mode samples (a wrong sigma scaled every weight)."""
+    gan, data = _tiny_gan("train.ema_decay=0.5")
+    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    opt = torch.optim.SGD(gan.generator.parameters(), lr=0.5)
+    for _ in range(5):  # big random steps move the SN vectors to very different directions each time
+        loss = gan.generator(batch["image"], batch["pose"], batch["expression"]).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        gan.update_ema(gan.generator)
+    for name, u in gan.ema.module.named_buffers():
+        if name.endswith(("._u", "._v")):
+            assert torch.equal(u, dict(gan.generator.named_buffers())[name])

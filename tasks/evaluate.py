@@ -29,6 +29,7 @@ from tasks.common.tag_task import tag_probabilities
 from tasks.common.vqa_task import answer_questions, vqa_records, vqa_summary
 from vl.config import load_config
 from vl.data.coco import read_coco_references, read_coco_results, to_coco_results
+from vl.data.faces.truth import caption_truth
 from vl.data.schema import write_json
 from vl.data.vqa import read_vqa_annotations, read_vqa_results, to_vqa_results
 from vl.errors import ConfigError
@@ -131,10 +132,14 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     skip = cfg.data.skip_bad_images
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         if kind == "caption":
-            preds, refs = caption_images(model, processor, open_captions(args.data, cfg.data, args.max_images), cfg, args.batch_size, task=task)
+            rows = open_captions(args.data, cfg.data, args.max_images)
+            preds, refs = caption_images(model, processor, rows, cfg, args.batch_size, task=task)
             results = write_json(to_coco_results(preds), args.model / f"results_{name}.json")
             scores = caption_scores(refs, preds, _caption_metrics(args))
             table, what = format_table({"score": scores["metrics"]}, scores["skipped"]), f"{scores['images']} images of {len(refs)}"
+            if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
+                scores["truth"] = caption_truth(rows.remove_columns("image"), preds)
+                table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n" + "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
         elif kind == "vqa":
             rows = open_vqa(args.data, cfg.data, args.max_images)
             preds = answer_questions(model, processor, rows, task, args.batch_size, skip_bad_images=skip)

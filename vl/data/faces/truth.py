@@ -1,0 +1,41 @@
+"""Is a caption of a Faces image true? The world knows each face's yaw and expression, so a generated
+caption can be checked for what it claims, not only scored against references: the pose phrase
+("turned to the left") and the expression word ("smiling") must be the face's own."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from vl.data.faces.catalog import EXPRESSION_WORDS
+from vl.data.faces.world import pose_phrase
+
+
+def says_pose(caption: str, yaw: int) -> bool:
+    return pose_phrase(yaw) in caption.lower()
+
+
+def says_expression(caption: str, expression: str) -> bool:
+    """The caption names this expression and no other."""
+    text = f" {re.sub(r'[^a-z ]', ' ', caption.lower())} "
+    named = {e for e, words in EXPRESSION_WORDS.items() if any(f" {w} " in text for w in words)}
+    return named == {expression}
+
+
+def caption_truth(rows: Iterable[dict], preds: dict[int, str]) -> dict[str, float]:
+    """Share of generated captions whose pose phrase / expression / both are right, overall and per yaw
+    (`pose/yaw=-60`...). rows: Faces rows with image_id, yaw and expression."""
+    groups: dict[str, list[tuple[bool, bool]]] = {}
+    for row in rows:
+        caption = preds.get(row["image_id"])
+        if caption is None:
+            continue
+        hit = (says_pose(caption, row["yaw"]), says_expression(caption, row["expression"]))
+        for key in ("all", f"yaw={row['yaw']}"):
+            groups.setdefault(key, []).append(hit)
+    out: dict[str, float] = {}
+    for key, hits in sorted(groups.items(), key=lambda kv: (kv[0] != "all", int(kv[0][4:]) if kv[0] != "all" else 0)):
+        suffix = "" if key == "all" else f"/{key}"
+        out[f"pose{suffix}"] = sum(p for p, _ in hits) / len(hits)
+        out[f"expression{suffix}"] = sum(e for _, e in hits) / len(hits)
+        out[f"both{suffix}"] = sum(p and e for p, e in hits) / len(hits)
+    return out

@@ -40,6 +40,11 @@ class GANTrainConfig:
     # Paired multi-view supervision (TP-GAN's pixel loss): each face is redrawn at the pose and expression
     # of another training face of the same person, with L1 to that face. 0: unpaired random targets.
     pair_weight: float = 10.0
+    # Classifier guidance (ExprGAN's expression classifier, TP-GAN's identity-preserving loss): a face
+    # classifier trained first on the real training faces (<output_dir>/teacher), then frozen; the generator
+    # is asked that it see the target pose and expression and the source person. 0: off.
+    teacher_weight: float = 0.0
+    teacher_steps: int = 1500
     mixed_precision: str = ""  # no | bf16 | fp16; empty: what `accelerate launch` says
     log_every: int = 50
     sample_every: int = 500  # PNG grid of EMA samples (rows: identities; columns: poses x expressions)

@@ -130,6 +130,18 @@ def load_classifier(folder: str | Path) -> FaceClassifier:
     return model.eval()
 
 
+def classifier_at(folder: str | Path, train: Any, cfg: ClassifierConfig, steps: int, seed: int, desc: str) -> FaceClassifier:
+    """The face classifier saved in `folder`, or, when there is none yet, one trained on `train()`'s
+    (images, labels) and saved there (so a resumed run or a second evaluation reuses it)."""
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        return load_classifier(folder)
+    images, labels = train()
+    model = train_classifier(images, labels, cfg, steps=steps, seed=seed, desc=desc)
+    save_classifier(model, folder)
+    return model
+
+
 def summary(metrics: dict[str, Any]) -> str:
     """One line a person reads."""
     keys = ("gen_pose_acc", "gen_expression_acc", "gen_identity_acc", "fd", "cas_expression_acc", "real_expression_acc")

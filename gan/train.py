@@ -11,6 +11,7 @@ from gan.config import GANExperimentConfig
 from gan.data import FaceTensors, to_image
 from gan.diffaugment import diff_augment
 from gan.discriminators import FaceDiscriminator
+from gan.evaluate import FaceClassifier
 from gan.generators import FaceGenerator
 from gan.losses import aux_loss, d_hinge, g_hinge, r1_penalty
 
@@ -32,8 +33,11 @@ def ema_with_warmup(decay: float):
 class FaceGAN:
     """The generator, its EMA, the discriminator and their optimizers."""
 
-    def __init__(self, cfg: GANExperimentConfig, data: FaceTensors | None = None):
+    def __init__(self, cfg: GANExperimentConfig, data: FaceTensors | None = None, teacher: FaceClassifier | None = None):
         self.cfg, t = cfg, cfg.train
+        if t.teacher_weight > 0 and teacher is None:
+            raise ValueError("train.teacher_weight > 0 needs the frozen face classifier: FaceGAN(cfg, data, teacher)")
+        self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
         if t.pair_weight > 0 and data is None:
             raise ValueError("train.pair_weight > 0 draws target faces from the training data: pass it as FaceGAN(cfg, data)")
         self.data = data
@@ -110,6 +114,11 @@ class FaceGAN:
             recon = F.l1_loss(same.float(), real)
         loss = adv + t.aux_weight * aux + t.recon_weight * recon
         logs = {"g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
+        if self.teacher is not None:
+            seen = self.teacher(fake.float())
+            guide = F.cross_entropy(seen["pose"], pose) + F.cross_entropy(seen["expression"], expression) + F.cross_entropy(seen["identity"], batch["identity"])
+            loss = loss + t.teacher_weight * guide
+            logs["g/teacher"] = guide.detach()
         if "image" in target:
             pair = F.l1_loss(fake.float(), target["image"])
             loss = loss + t.pair_weight * pair

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from gan.data import stack_faces, to_image
-from gan.evaluate import ClassifierConfig, accuracies, frechet_distance, load_classifier, save_classifier, summary, train_classifier
+from gan.evaluate import ClassifierConfig, accuracies, classifier_at, frechet_distance, summary, train_classifier
 from gan.sample import load_generator, redraw
 from tasks.common.cli import cli
 from vl.data.faces.dataset import build_faces_dataset
@@ -46,12 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
     ccfg = ClassifierConfig(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
     folder = args.classifier or args.generator.parent / "face_classifier"
-    if (folder / "model.safetensors").is_file():
-        judge = load_classifier(folder)
-    else:
-        train_x, train_y = stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)
-        judge = train_classifier(train_x, train_y, ccfg, steps=args.classifier_steps, seed=args.seed, desc="judge on real faces")
-        save_classifier(judge, folder)
+    train = lambda: stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)  # noqa: E731
+    judge = classifier_at(folder, train, ccfg, args.classifier_steps, args.seed, "judge on real faces")
     g = torch.Generator().manual_seed(args.seed)
     target = {"pose": torch.randint(len(faces.poses), (len(test_x),), generator=g), "expression": torch.randint(len(faces.expressions), (len(test_x),), generator=g)}
     fake = torch.cat([redraw(generator, test_x[i : i + 256], target["pose"][i : i + 256], target["expression"][i : i + 256]) for i in range(0, len(test_x), 256)])

@@ -18,7 +18,8 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from gan.config import GANExperimentConfig
-from gan.data import FaceTensors
+from gan.data import FaceTensors, stack_faces
+from gan.evaluate import ClassifierConfig, classifier_at
 from gan.sample import save_generator
 from gan.train import FaceGAN
 from tasks.common import checkpoint
@@ -45,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     loader = torch.utils.data.DataLoader(data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers)
     if len(loader) == 0:
         raise ConfigError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
-    gan = FaceGAN(cfg, data)
+    teacher = None
+    if t.teacher_weight > 0:  # trained once (on the main process) and reused on resume
+        faces = cfg.data.faces
+        ccfg = ClassifierConfig(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
+        with accelerator.main_process_first():
+            teacher = classifier_at(out / "teacher", lambda: stack_faces(rows, faces), ccfg, t.teacher_steps, t.seed + 1, "teacher on real faces").to(accelerator.device)
+    gan = FaceGAN(cfg, data, teacher)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)
     sources = torch.stack([data[i]["image"] for i in _distinct_identities(rows, t.sample_identities)]).to(accelerator.device)

@@ -121,3 +121,22 @@ def test_the_ema_copies_spectral_norm_vectors_instead_of_averaging_them():
     for name, u in gan.ema.module.named_buffers():
         if name.endswith(("._u", "._v")):
             assert torch.equal(u, dict(gan.generator.named_buffers())[name])
+
+
+def test_classifier_guidance_trains_a_teacher_once_and_logs_its_loss(tmp_path, monkeypatch):
+    import gan.evaluate
+
+    assert run(tmp_path, "train.teacher_weight=1", "train.teacher_steps=2", "train.steps=2") == 0
+    assert (tmp_path / "teacher" / "model.safetensors").is_file()
+    steps = {"g/teacher": 0}
+    real_step = gan_train.FaceGAN.generator_step
+
+    def spy(self, *args):
+        out = real_step(self, *args)
+        steps["g/teacher"] += "g/teacher" in out
+        return out
+
+    monkeypatch.setattr(gan_train.FaceGAN, "generator_step", spy)
+    monkeypatch.setattr(gan.evaluate, "train_classifier", lambda *a, **k: pytest.fail("the saved teacher is reused on resume"))
+    assert run(tmp_path, "train.teacher_weight=1", "train.teacher_steps=2", "train.steps=4", "--resume", "latest") == 0
+    assert steps["g/teacher"] == 2

@@ -1,5 +1,6 @@
-"""One pose/expression GAN training run's players and steps: the discriminator step, the generator
-step (DESIGN's GAN task contract) and the EMA generator's sample grid."""
+"""One pose/expression GAN training run's players and steps: the targets both players share, the
+discriminator step, the generator step (DESIGN's GAN task contract, with paired L1 and optional
+classifier guidance) and the EMA generator's sample grid."""
 from __future__ import annotations
 
 import torch
@@ -25,7 +26,10 @@ def ema_with_warmup(decay: float):
         n = n_averaged.item()
         d = min(decay, (1 + n) / (10 + n))
         for e, c in zip(ema, current):
-            e.lerp_(c, 1 - d) if e.is_floating_point() else e.copy_(c)
+            if e.is_floating_point():
+                e.lerp_(c, 1 - d)
+            else:  # BatchNorm's batch counters
+                e.copy_(c)
 
     return update
 

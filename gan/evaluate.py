@@ -30,6 +30,11 @@ class ClassifierConfig:
     width: int = 32
     features: int = 128
 
+    @classmethod
+    def of(cls, faces: Any) -> ClassifierConfig:
+        """A classifier of a Faces world's poses, expressions and people."""
+        return cls(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
+
 
 class FaceClassifier(nn.Module):
     """images (B, 3, H, W) in [-1, 1] -> {"features" (B, F), "pose", "expression", "identity" logits}:

@@ -120,7 +120,7 @@ class FaceGAN:
         logs = {"g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
         if self.teacher is not None:
             seen = self.teacher(fake.float())
-            guide = F.cross_entropy(seen["pose"], pose) + F.cross_entropy(seen["expression"], expression) + F.cross_entropy(seen["identity"], batch["identity"])
+            guide = aux_loss(seen, pose, expression, batch["identity"])
             loss = loss + t.teacher_weight * guide
             logs["g/teacher"] = guide.detach()
         if "image" in target:

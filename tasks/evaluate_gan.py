@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     # the judge sees every pose, whatever the GAN was trained on
     faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})
     test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
-    ccfg = ClassifierConfig(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
+    ccfg = ClassifierConfig.of(faces)
     folder = args.classifier or args.generator.parent / "face_classifier"
     train = lambda: stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)  # noqa: E731
     judge = classifier_at(folder, train, ccfg, args.classifier_steps, args.seed, "judge on real faces")
@@ -70,6 +70,7 @@ def _examples(real: torch.Tensor, fake: torch.Tensor, path: Path) -> None:
     """Two rows: real faces, then each redrawn at its random target pose and expression."""
     rows = [torch.cat(list(x), dim=2) for x in (real, fake)]  # (3, H, n*W)
     to_image(torch.cat(rows, dim=1)).save(path)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,8 +28,8 @@ from tasks.common.cli import cli, training_args
 from tasks.common.data import EpochSampler
 from tasks.common.loop import endless
 from vl.config import load_config, save_config
-from vl.errors import ConfigError
 from vl.data.faces.dataset import build_faces_dataset
+from vl.errors import ConfigError
 
 
 @cli
@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     teacher = None
     if t.teacher_weight > 0:  # trained once (on the main process) and reused on resume
         faces = cfg.data.faces
-        ccfg = ClassifierConfig(poses=len(faces.poses), expressions=len(faces.expressions), identities=faces.identities)
         with accelerator.main_process_first():
-            teacher = classifier_at(out / "teacher", lambda: stack_faces(rows, faces), ccfg, t.teacher_steps, t.seed + 1, "teacher on real faces").to(accelerator.device)
+            teacher = classifier_at(out / "teacher", lambda: stack_faces(rows, faces), ClassifierConfig.of(faces), t.teacher_steps, t.seed + 1, "teacher on real faces").to(accelerator.device)
     gan = FaceGAN(cfg, data, teacher)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)

@@ -24,17 +24,14 @@ def says_expression(caption: str, expression: str) -> bool:
 def caption_truth(rows: Iterable[dict], preds: dict[int, str]) -> dict[str, float]:
     """Share of generated captions whose pose phrase / expression / both are right, overall and per yaw
     (`pose/yaw=-60`...). rows: Faces rows with image_id, yaw and expression."""
-    groups: dict[str, list[tuple[bool, bool]]] = {}
+    by_yaw: dict[int, list[tuple[bool, bool]]] = {}
     for row in rows:
         caption = preds.get(row["image_id"])
-        if caption is None:
-            continue
-        hit = (says_pose(caption, row["yaw"]), says_expression(caption, row["expression"]))
-        for key in ("all", f"yaw={row['yaw']}"):
-            groups.setdefault(key, []).append(hit)
+        if caption is not None:
+            by_yaw.setdefault(row["yaw"], []).append((says_pose(caption, row["yaw"]), says_expression(caption, row["expression"])))
+    groups = {"": [hit for hits in by_yaw.values() for hit in hits]} | {f"/yaw={yaw}": by_yaw[yaw] for yaw in sorted(by_yaw)}
     out: dict[str, float] = {}
-    for key, hits in sorted(groups.items(), key=lambda kv: (kv[0] != "all", int(kv[0][4:]) if kv[0] != "all" else 0)):
-        suffix = "" if key == "all" else f"/{key}"
+    for suffix, hits in groups.items():
         out[f"pose{suffix}"] = sum(p for p, _ in hits) / len(hits)
         out[f"expression{suffix}"] = sum(e for _, e in hits) / len(hits)
         out[f"both{suffix}"] = sum(p and e for p, e in hits) / len(hits)

@@ -3,6 +3,7 @@ captions are identical under bf16 autocast and in fp32, for a trained model.
 
     python bench/bf16_agreement.py --model demo/run/model [--data shapes:test] [--max-images 1000]
 """
+
 from __future__ import annotations
 
 import argparse

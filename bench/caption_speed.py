@@ -9,6 +9,7 @@ peak tensor memory of a training step (torch's MemTracker: parameters, gradients
 state, activations, temporaries), training GFLOP/s (FlopCounterMode) and its share of this
 machine's GEMM peak (a large torch.mm timed in the same run), and our/HF ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,12 @@ def ours() -> VLModel:
 
 
 def theirs():
-    from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
     enc = ViTConfig(hidden_size=SIZE, num_hidden_layers=4, num_attention_heads=4, intermediate_size=4 * SIZE, image_size=SRC, patch_size=8)
-    dec = GPT2Config(n_embd=SIZE, n_layer=4, n_head=4, vocab_size=VOCAB, n_positions=32, bos_token_id=1, eos_token_id=2, add_cross_attention=True, is_decoder=True)
+    dec = GPT2Config(
+        n_embd=SIZE, n_layer=4, n_head=4, vocab_size=VOCAB, n_positions=32, bos_token_id=1, eos_token_id=2, add_cross_attention=True, is_decoder=True
+    )
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 1, 0, 2
     return VisionEncoderDecoderModel(config=config)
@@ -88,6 +91,7 @@ def workloads(model, data, precision: str, device: str) -> dict[str, callable]:
     """Training step, greedy and beam-3 decoding of one model, as closures."""
     autocast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device == "cpu")  # the same optimizer for both
+
     def train_step():
         model.train()
         with autocast():
@@ -104,6 +108,7 @@ def workloads(model, data, precision: str, device: str) -> dict[str, callable]:
                     model.generate(data["pixel_values"], generation_config=GenerationConfig(max_new_tokens=GEN, min_new_tokens=GEN, num_beams=beams))
                 else:
                     model.generate(pixel_values=data["pixel_values"], max_new_tokens=GEN, min_new_tokens=GEN, num_beams=beams, do_sample=False)
+
         return run
 
     return {"train": train_step, "greedy": decode(1), "beam3": decode(3), "opt": opt, "autocast": autocast}
@@ -150,9 +155,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = args.device
-    print(f"torch {torch.__version__}, device {device}, {args.threads} threads, batch {B}, {TGT} target / {GEN} generated tokens, "
-          f"medians of {args.rounds} interleaved rounds")
-    for precision in (["fp32", "bf16"] if args.precision == "both" else [args.precision]):
+    print(
+        f"torch {torch.__version__}, device {device}, {args.threads} threads, batch {B}, {TGT} target / {GEN} generated tokens, "
+        f"medians of {args.rounds} interleaved rounds"
+    )
+    for precision in ["fp32", "bf16"] if args.precision == "both" else [args.precision]:
         peak = gemm_peak(torch.float32 if precision == "fp32" else torch.bfloat16, device)
         data = batch(device)
         models = {}
@@ -180,10 +187,15 @@ def main() -> None:
         print(f"{'':13} {'train/s':>8} {'greedy/s':>9} {'beam3/s':>8} {'peak MB':>8} {'GFLOP/s':>8} {'% peak':>7}")
         for name, r in rows.items():
             cell = lambda k, f: f.format(r[k]) if k in r else f"{'-':>{len(f.format(0.0))}}"  # noqa: E731
-            print(f"{name:13} {cell('train', '{:8.1f}')} {cell('greedy', '{:9.1f}')} {cell('beam3', '{:8.1f}')} "
-                  f"{cell('peak_mb', '{:8.1f}')} {r['gflops']:8.1f} {100 * r['gflops'] / peak:6.1f}%")
+            print(
+                f"{name:13} {cell('train', '{:8.1f}')} {cell('greedy', '{:9.1f}')} {cell('beam3', '{:8.1f}')} "
+                f"{cell('peak_mb', '{:8.1f}')} {r['gflops']:8.1f} {100 * r['gflops'] / peak:6.1f}%"
+            )
         o, h = rows["ours"], rows["HF"]
-        print(f"{'ours/HF':13} {o['train'] / h['train']:7.2f}x {o['greedy'] / h['greedy']:8.2f}x {o['beam3'] / h['beam3']:7.2f}x {o['peak_mb'] / h['peak_mb']:7.2f}x")
+        print(
+            f"{'ours/HF':13} {o['train'] / h['train']:7.2f}x {o['greedy'] / h['greedy']:8.2f}x "
+            f"{o['beam3'] / h['beam3']:7.2f}x {o['peak_mb'] / h['peak_mb']:7.2f}x"
+        )
         if "ours+compile" in rows:
             print(f"{'compiled/HF':13} {rows['ours+compile']['train'] / h['train']:7.2f}x")
 

@@ -6,6 +6,7 @@ A whole item is what training reads: the anti-aliased image, the scene graph, 5 
 pairs and the tags. Target: >= 2,000 items/s at 64 px on one core. Each figure is the median of
 3 timed runs after a warm-up.
 """
+
 from __future__ import annotations
 
 import argparse

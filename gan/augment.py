@@ -2,6 +2,7 @@
 Each synthetic item is a real training face redrawn by a trained pose/expression generator at another
 yaw and expression; its labels (yaw, pose, expression, `label`) and captions follow the new view.
 Synthetic item j is a pure function of (seed, j), so resumed runs see the same data."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The GAN experiment config: model (generator, discriminator), data (the Faces world) and train."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from gan.generators import GeneratorConfig
 from vl.config import check_train_section
 from vl.data.faces import FACE_SPLITS, FacesConfig
 from vl.errors import ConfigError
+
 
 @dataclass
 class GANModelConfig:

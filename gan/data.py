@@ -1,4 +1,5 @@
 """Faces as training tensors: image in [-1, 1], pose and expression as class indices, identity."""
+
 from __future__ import annotations
 
 from typing import Any

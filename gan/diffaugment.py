@@ -2,6 +2,7 @@
 images before the discriminator, so it cannot memorize a small training set. Policies: color
 (brightness, saturation, contrast), translation (shift by up to 1/8 of the side, zero padding),
 cutout (a random square of half the side set to zero)."""
+
 from __future__ import annotations
 
 import torch

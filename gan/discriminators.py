@@ -1,6 +1,7 @@
 """Discriminator with spectral norm: a real/fake score with projection terms for the pose and the
 expression (Miyato & Koyama 2018), and auxiliary classifiers of pose, expression and identity
 (DR-GAN's multi-task discriminator)."""
+
 from __future__ import annotations
 
 import math
@@ -54,6 +55,9 @@ class FaceDiscriminator(nn.Module):
         h = self.features(images)
         adv = self.adv(h).squeeze(1) + (self.pose_proj(pose) * h).sum(1) + (self.expression_proj(expression) * h).sum(1)
         return {
-            "adv": adv, "features": h,
-            "pose": self.pose_head(h), "expression": self.expression_head(h), "identity": self.identity_head(h),
+            "adv": adv,
+            "features": h,
+            "pose": self.pose_head(h),
+            "expression": self.expression_head(h),
+            "identity": self.identity_head(h),
         }

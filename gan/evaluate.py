@@ -3,6 +3,7 @@ identity trained once on real faces; on generated views it gives pose / expressi
 accuracy, and its features give a Frechet distance (FD, torchmetrics' FID machinery with our feature
 network, so not comparable with published FIDs); CAS trains a fresh classifier on generated faces
 only and tests it on real ones."""
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,24 @@ class FaceClassifier(nn.Module):
         layers, c_in = [], 3
         for i in range(4):
             c = cfg.width * 2**i
-            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c_in, c, 3, padding=1),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             c_in = c
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, cfg.features), nn.ReLU())
-        self.heads = nn.ModuleDict({"pose": nn.Linear(cfg.features, cfg.poses), "expression": nn.Linear(cfg.features, cfg.expressions), "identity": nn.Linear(cfg.features, cfg.identities)})
+        self.heads = nn.ModuleDict(
+            {
+                "pose": nn.Linear(cfg.features, cfg.poses),
+                "expression": nn.Linear(cfg.features, cfg.expressions),
+                "identity": nn.Linear(cfg.features, cfg.identities),
+            }
+        )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.body(images)
@@ -69,8 +84,15 @@ class ClassifierFeatures(nn.Module):
 
 
 def train_classifier(
-    images: torch.Tensor, labels: dict[str, torch.Tensor], cfg: ClassifierConfig, steps: int = 1500,
-    batch_size: int = 64, lr: float = 2e-3, seed: int = 0, heads: tuple[str, ...] = HEADS, desc: str = "classifier",
+    images: torch.Tensor,
+    labels: dict[str, torch.Tensor],
+    cfg: ClassifierConfig,
+    steps: int = 1500,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    heads: tuple[str, ...] = HEADS,
+    desc: str = "classifier",
 ) -> FaceClassifier:
     """A FaceClassifier trained on (images (N, 3, H, W) in [-1, 1], labels {head: (N,)}) for the given heads."""
     g = torch.Generator().manual_seed(seed)
@@ -126,7 +148,9 @@ def save_classifier(model: FaceClassifier, folder: str | Path) -> Path:
 def load_classifier(folder: str | Path) -> FaceClassifier:
     folder = Path(folder)
     if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
-        raise CheckpointError(f"{folder} is not a face classifier folder (model.safetensors + config.json); train one with tasks.evaluate_gan --train-classifier")
+        raise CheckpointError(
+            f"{folder} is not a face classifier folder (model.safetensors + config.json); train one with tasks.evaluate_gan --train-classifier"
+        )
     model = FaceClassifier(ClassifierConfig(**json.loads((folder / "config.json").read_text())))
     try:
         model.load_state_dict(load_file(folder / "model.safetensors"))

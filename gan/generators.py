@@ -1,5 +1,6 @@
 """DR-GAN-style generator: an encoder takes a face to an identity code; a decoder draws that identity
 at a target pose and expression (plus noise)."""
+
 from __future__ import annotations
 
 import math

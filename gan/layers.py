@@ -1,5 +1,6 @@
 """GAN building blocks: spectrally normalized residual blocks going down (discriminator) and
 conditionally normalized residual blocks going up (generator)."""
+
 from __future__ import annotations
 
 import torch

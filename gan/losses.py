@@ -1,5 +1,6 @@
 """Losses of the stable conditional-GAN recipe: hinge adversarial loss, auxiliary classification,
 R1 gradient penalty."""
+
 from __future__ import annotations
 
 import torch

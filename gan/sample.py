@@ -1,4 +1,5 @@
 """Save and load a trained generator (safetensors + its resolved config), and draw faces with it."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """One pose/expression GAN training run's players and steps: the targets both players share, the
 discriminator step, the generator step (DESIGN's GAN task contract, with paired L1 and optional
 classifier guidance) and the EMA generator's sample grid."""
+
 from __future__ import annotations
 
 import torch
@@ -65,7 +66,10 @@ class FaceGAN:
         if self.cfg.train.pair_weight > 0:
             pick = lambda same: same[torch.randint(len(same), (1,), generator=self.rng).item()]  # noqa: E731
             items = [self.data[pick(self.same_person[i])] for i in batch["identity"].tolist()]
-            return {"image": torch.stack([it["image"] for it in items]).to(device), **{k: torch.tensor([it[k] for it in items], device=device) for k in ("pose", "expression")}}
+            return {
+                "image": torch.stack([it["image"] for it in items]).to(device),
+                **{k: torch.tensor([it[k] for it in items], device=device) for k in ("pose", "expression")},
+            }
         faces = self.cfg.data.faces
         allowed = torch.tensor([faces.poses.index(p) for p in faces.poses_of(self.cfg.data.train)], device=device)
         pose = allowed[torch.randint(len(allowed), (n,), generator=self.rng).to(device)]

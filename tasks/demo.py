@@ -5,6 +5,7 @@ stays within ~10 minutes on 2 cores), generates captions for the 1,000 test imag
 caption metrics next to a baseline that always says the most frequent training caption, and writes
 demo/captions.png (test images with generated and reference captions).
 """
+
 from __future__ import annotations
 
 import sys

@@ -8,6 +8,7 @@
 --task names a head of the model (caption, vqa, qgen, tag); a model with one head needs none.
 Prints a table, writes the scores as JSON (--out) and the model's outputs in the standard results format.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ from typing import Any
 import torch
 
 from tasks.common.caption_task import caption_images
-from tasks.common.cli import cli
 from tasks.common.classify_task import accuracy_summary, classify_images
+from tasks.common.cli import cli
 from tasks.common.data import LABEL_SPEC_HELP, SPEC_HELP, VQA_SPEC_HELP, open_captions, open_labels, open_tags, open_vqa
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.qgen_task import score_questions
@@ -139,7 +140,9 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
             table, what = format_table({"score": scores["metrics"]}, scores["skipped"]), f"{scores['images']} images of {len(refs)}"
             if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
                 scores["truth"] = caption_truth(rows.remove_columns("image"), preds)
-                table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n" + "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
+                table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n" + "\n".join(
+                    f"  {k:22} {v:.4f}" for k, v in scores["truth"].items()
+                )
         elif kind == "vqa":
             rows = open_vqa(args.data, cfg.data, args.max_images)
             preds = answer_questions(model, processor, rows, task, args.batch_size, skip_bad_images=skip)

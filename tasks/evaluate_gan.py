@@ -7,6 +7,7 @@ pose / expression / identity accuracy on generated views (each test face redrawn
 and expression), FD in the classifier's feature space, and CAS (a classifier trained on generated
 views only, tested on real faces); writes <generator>/examples.png (sources, then their redrawings).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,12 @@ from vl.data.faces.dataset import build_faces_dataset
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tasks.evaluate_gan", description=__doc__.split("\n")[0])
     p.add_argument("--generator", type=Path, required=True, help="the generator/ folder a tasks.train_gan run writes")
-    p.add_argument("--classifier", type=Path, default=None, help="a face classifier folder; trained on real faces and saved there when missing (default: <generator>/../face_classifier)")
+    p.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="a face classifier folder; trained on real faces and saved there when missing (default: <generator>/../face_classifier)",
+    )
     p.add_argument("--n", type=int, default=600, help="real test faces to redraw")
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--train-faces", type=int, default=6000, help="real training faces (every pose) for the judging classifier")
@@ -49,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     train = lambda: stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)  # noqa: E731
     judge = classifier_at(folder, train, ccfg, args.classifier_steps, args.seed, "judge on real faces")
     g = torch.Generator().manual_seed(args.seed)
-    target = {"pose": torch.randint(len(faces.poses), (len(test_x),), generator=g), "expression": torch.randint(len(faces.expressions), (len(test_x),), generator=g)}
-    fake = torch.cat([redraw(generator, test_x[i : i + 256], target["pose"][i : i + 256], target["expression"][i : i + 256]) for i in range(0, len(test_x), 256)])
+    target = {
+        "pose": torch.randint(len(faces.poses), (len(test_x),), generator=g),
+        "expression": torch.randint(len(faces.expressions), (len(test_x),), generator=g),
+    }
+    fake = torch.cat(
+        [redraw(generator, test_x[i : i + 256], target["pose"][i : i + 256], target["expression"][i : i + 256]) for i in range(0, len(test_x), 256)]
+    )
     fake_y = {**target, "identity": test_y["identity"]}
     metrics = {f"real_{k}_acc": v for k, v in accuracies(judge, test_x, test_y).items()}
     metrics |= {f"gen_{k}_acc": v for k, v in accuracies(judge, fake, fake_y).items()}

@@ -7,6 +7,7 @@ Layout (COCO's): OUT/<split>/COCO_<split>_<image_id>.png, OUT/annotations/captio
 OUT/dataset_coco.json (Karpathy), OUT/v2_OpenEnded_mscoco_<split>_questions.json and
 OUT/v2_mscoco_<split>_annotations.json (VQA v2).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@
 Writes <output_dir>/config.yaml (resolved), checkpoints/step_*/ (accelerate state), logs/, and the
 final model/ (save_pretrained: weights, processor, train_config.yaml).
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,7 +22,6 @@ from tasks.common.loop import fit
 from tasks.common.multitask import MultiTask
 from vl.config import load_config, save_config, to_dict
 
-
 HEADLINE = ("CIDEr", "accuracy", "answerability", "mAP", "F1")  # the metrics the summary line shows
 
 
@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
     out = Path(cfg.train.output_dir)
     accelerator = new_accelerator(
-        out, cfg.train.mixed_precision, cfg.train.trackers,
+        out,
+        cfg.train.mixed_precision,
+        cfg.train.trackers,
         gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.train.grad_accum, sync_with_dataloader=False),
         step_scheduler_with_optimizer=False,  # the loop steps the schedule once per optimizer step
     )

@@ -7,6 +7,7 @@ EMA generator, optimizers, RNG), samples/step_*.png (rows: identities; columns: 
 every pose x expression), logs/, and generator/ (the EMA generator: model.safetensors + config.yaml).
 A non-finite loss stops the run with exit status 1 and keeps the last good checkpoint.
 """
+
 from __future__ import annotations
 
 import sys
@@ -43,14 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         save_config(cfg, out / "config.yaml")
     rows = build_faces_dataset(cfg.data.faces, splits=[cfg.data.train])[cfg.data.train]
     data = FaceTensors(rows, cfg.data.faces)
-    loader = torch.utils.data.DataLoader(data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers
+    )
     if len(loader) == 0:
         raise ConfigError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
     teacher = None
     if t.teacher_weight > 0:  # trained once (on the main process) and reused on resume
         faces = cfg.data.faces
         with accelerator.main_process_first():
-            teacher = classifier_at(out / "teacher", lambda: stack_faces(rows, faces), ClassifierConfig.of(faces), t.teacher_steps, t.seed + 1, "teacher on real faces").to(accelerator.device)
+            teacher = classifier_at(
+                out / "teacher", lambda: stack_faces(rows, faces), ClassifierConfig.of(faces), t.teacher_steps, t.seed + 1, "teacher on real faces"
+            ).to(accelerator.device)
     gan = FaceGAN(cfg, data, teacher)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)

@@ -1,4 +1,5 @@
 """Test session setup: nothing waits on a hub, and every cache lives in a temporary folder."""
+
 import os
 import tempfile
 

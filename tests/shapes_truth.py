@@ -3,6 +3,7 @@
 It knows the words, not the generator's code: it recomputes every relation from the objects'
 coordinates and checks what each text claims, so a bug in the generator shows up as a false claim.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,13 +11,34 @@ import re
 from collections import Counter
 
 NOUNS = {
-    "circle": "circle", "disc": "circle", "square": "square", "triangle": "triangle", "diamond": "diamond",
-    "rhombus": "diamond", "star": "star", "cross": "cross", "plus sign": "cross", "hexagon": "hexagon",
+    "circle": "circle",
+    "disc": "circle",
+    "square": "square",
+    "triangle": "triangle",
+    "diamond": "diamond",
+    "rhombus": "diamond",
+    "star": "star",
+    "cross": "cross",
+    "plus sign": "cross",
+    "hexagon": "hexagon",
 }
 GENERIC = {"shape", "object", "figure", "item"}
-PLURAL = {"circles": "circle", "discs": "disc", "squares": "square", "triangles": "triangle", "diamonds": "diamond",
-          "rhombuses": "rhombus", "stars": "star", "crosses": "cross", "plus signs": "plus sign", "hexagons": "hexagon",
-          "shapes": "shape", "objects": "object", "figures": "figure", "items": "item"}
+PLURAL = {
+    "circles": "circle",
+    "discs": "disc",
+    "squares": "square",
+    "triangles": "triangle",
+    "diamonds": "diamond",
+    "rhombuses": "rhombus",
+    "stars": "star",
+    "crosses": "cross",
+    "plus signs": "plus sign",
+    "hexagons": "hexagon",
+    "shapes": "shape",
+    "objects": "object",
+    "figures": "figure",
+    "items": "item",
+}
 SIZE = {"small": "small", "little": "small", "large": "large", "big": "large"}
 COLORS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "white"]
 COUNT = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
@@ -82,7 +104,8 @@ def in_place(place: str, o: dict, size: int) -> bool:
 def matching(m: re.Match, objs: list[dict]) -> list[dict]:
     noun = PLURAL.get(m["noun"], m["noun"])
     return [
-        o for o in objs
+        o
+        for o in objs
         if (m["size"] is None or o["size"] == SIZE[m["size"]])
         and (m["color"] is None or o["color"] == m["color"])
         and (noun in GENERIC or o["shape"] == NOUNS[noun])
@@ -108,16 +131,14 @@ def check_caption(caption: str, objs: list[dict], size: int) -> Counter:
             assert len(found) == n, f"{caption!r}: '{m[0]}' but {len(found)} match"
             checked["count"] += 1
     for m1, m2 in zip(nps, nps[1:]):  # "<np> [verb] <relation> <np>"
-        between = caption[m1.end():m2.start()].strip()
+        between = caption[m1.end() : m2.start()].strip()
         for rel, pattern in RELATIONS.items():
             if re.fullmatch(VERB + pattern, between):
                 a_objs, b_objs = matching(m1, objs), matching(m2, objs)
-                assert any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b), (
-                    f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'"
-                )
+                assert any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b), f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'"
                 checked[rel] += 1
     for m in nps:  # "<np> [verb] <place>"
-        after = caption[m.end():]
+        after = caption[m.end() :]
         for place, pattern in PLACES.items():
             if re.match(r" " + VERB + pattern + r"(?:$|[,;]| and)", after):
                 assert any(in_place(place, o, size) for o in matching(m, objs)), f"{caption!r}: '{m[0]}' not {place}"
@@ -170,9 +191,7 @@ def answer(question: str, objs: list[dict], size: int) -> str:
         return yn(shapes[NOUNS[PLURAL[m[1]]]] > shapes[NOUNS[PLURAL[m[2]]]])
     if m := re.fullmatch(r"is the (\w+) object larger than the (\w+) object\?", q):
         return yn(obj(m[1])["size"] == "large" and obj(m[2])["size"] == "small")
-    if m := re.fullmatch(
-        r"(?:do the (\w+) object and the (\w+) object have the same shape|is the (\w+) object the same shape as the (\w+) object)\?", q
-    ):
+    if m := re.fullmatch(r"(?:do the (\w+) object and the (\w+) object have the same shape|is the (\w+) object the same shape as the (\w+) object)\?", q):
         a, b = (m[1], m[2]) if m[1] else (m[3], m[4])
         return yn(obj(a)["shape"] == obj(b)["shape"])
     raise AssertionError(f"the checker cannot read {question!r}")

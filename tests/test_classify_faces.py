@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from tasks import evaluate, train, train_gan
+from tasks.common.data import ImageReader, open_labels
 from tasks.common.experiment import ExperimentConfig
 from tasks.common.multitask import MultiTask
-from tasks.common.data import ImageReader, open_labels
 from vl.config import load_config
 from vl.errors import ConfigError
 from vl.modeling import VLModel
@@ -73,7 +73,10 @@ def test_gan_views_join_a_captioning_set_with_captions_of_the_new_view(generator
     assert len(items) == (24 + 12) * per_image  # every caption of every real and synthetic face
     fakes = [items[k] for k in range(24 * per_image, len(items))]
     assert all(f["image_id"] < 0 for f in fakes) and all("turned slightly to the right" in f["caption"] for f in fakes)
-    assert train.main(["--config", str(config), f"train.output_dir={tmp_path / 'run'}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"]) == 0
+    assert (
+        train.main(["--config", str(config), f"train.output_dir={tmp_path / 'run'}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"])
+        == 0
+    )
     assert evaluate.main(["--model", str(tmp_path / "run" / "model"), "--data", "faces:val", "--max-images", "6", "--metrics", "Bleu_4"]) == 0
     scores = json.loads((tmp_path / "run" / "model" / "scores_caption_faces_val.json").read_text())
     assert {"pose", "expression", "both", "pose/yaw=0"} <= scores["truth"].keys()  # is each caption true of its face
@@ -84,7 +87,11 @@ def test_gan_augment_config_errors(generator, tmp_path):
         load_config(ExperimentConfig, FACES, ["data.gan_augment.ratio=1"])
     from accelerate import Accelerator
 
-    cfg = load_config(ExperimentConfig, FACES, [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=1", "data.faces.poses=[-60,0,60]", "data.faces.train_poses=null"])
+    cfg = load_config(
+        ExperimentConfig,
+        FACES,
+        [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=1", "data.faces.poses=[-60,0,60]", "data.faces.train_poses=null"],
+    )
     with pytest.raises(ConfigError, match="train it on the same Faces world"):
         MultiTask(cfg, Accelerator(cpu=True)).parts["expression"].train_items()
 

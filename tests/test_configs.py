@@ -1,4 +1,5 @@
 """Every shipped config loads: the Shapes world, each experiment, and the accelerate launch configs."""
+
 from pathlib import Path
 
 import pytest
@@ -7,8 +8,8 @@ from accelerate.commands.config.config_args import ClusterConfig
 from gan.config import GANExperimentConfig
 from tasks.common.experiment import ExperimentConfig
 from vl.config import load_config
-from vl.errors import ConfigError
 from vl.data.shapes import ShapesConfig
+from vl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 GAN_RUNS = [ROOT / "configs" / "gan" / "faces.yaml"]  # tasks.train_gan configs
@@ -36,7 +37,9 @@ def test_accelerate_configs_parse(path):
 
 
 def test_generation_longer_than_a_decoding_head_is_caught_at_load():
-    with pytest.raises(ConfigError, match="generation.max_new_tokens is 24, but model.heads.qgen.decoder.max_len is 24 .*lower generation.max_new_tokens to 23"):
+    with pytest.raises(
+        ConfigError, match="generation.max_new_tokens is 24, but model.heads.qgen.decoder.max_len is 24 .*lower generation.max_new_tokens to 23"
+    ):
         load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "multitask.yaml", ["generation.max_new_tokens=24"])
     with pytest.raises(ConfigError, match="model.heads.caption.max_len is 32"):
         load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "caption.yaml", ["generation.max_new_tokens=40"])

@@ -13,11 +13,10 @@ from transformers import (
     ViTModel,
 )
 
-from vl.encoders import build_encoder
+from vl.encoders import ENCODERS, build_encoder
 from vl.errors import ConfigError
 from vl.heads import build_head
 from vl.modeling import VLConfig, VLModel
-from vl.encoders import ENCODERS
 
 PIXELS = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 

@@ -1,6 +1,6 @@
+import json
 from pathlib import Path
 
-import json
 import pytest
 import torch
 

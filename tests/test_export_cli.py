@@ -10,8 +10,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_export_with_preview_and_config(tmp_path, capsys):
     preview = tmp_path / "grid.png"
-    code = main(["--out", str(tmp_path / "out"), "--n", "6", "--format", "vqa", "--preview", str(preview),
-                 "--config", str(ROOT / "configs" / "shapes" / "world.yaml"), "image_size=96"])
+    code = main(
+        [
+            "--out",
+            str(tmp_path / "out"),
+            "--n",
+            "6",
+            "--format",
+            "vqa",
+            "--preview",
+            str(preview),
+            "--config",
+            str(ROOT / "configs" / "shapes" / "world.yaml"),
+            "image_size=96",
+        ]
+    )
     assert code == 0
     assert "wrote 6 images (test) as vqa" in capsys.readouterr().out
     assert Image.open(tmp_path / "out" / "test" / "COCO_test_000300000000.png").size == (96, 96)

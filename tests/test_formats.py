@@ -21,8 +21,7 @@ def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     cfg = ShapesConfig(splits={"test": N, "val": 4})
     built = build_dataset(cfg, cache_dir=out / "cache")
-    code = export_main(["--out", str(out), "--split", "test,val", "--n", str(N), "--format", "coco,karpathy,vqa",
-                        "splits.val=4"])
+    code = export_main(["--out", str(out), "--split", "test,val", "--n", str(N), "--format", "coco,karpathy,vqa", "splits.val=4"])
     assert code == 0
     return out, built
 
@@ -75,6 +74,7 @@ def test_pycocotools_reads_our_caption_file(exported):
 
 # --- files shaped like the real releases ---------------------------------------------------------
 
+
 def _jpg(path, color=(10, 200, 30)):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (8, 6), color).save(path)
@@ -84,13 +84,23 @@ def test_reads_a_real_coco_caption_file(tmp_path):
     _jpg(tmp_path / "val2014" / "COCO_val2014_000000391895.jpg")
     real = {
         "info": {"description": "This is stable 1.0 version of the 2014 MS COCO dataset.", "year": 2014},
-        "images": [{"license": 3, "url": "http://farm9.staticflickr.com/8186/8119368305_4e622c8349_z.jpg",
-                    "file_name": "COCO_val2014_000000391895.jpg", "id": 391895, "width": 640, "height": 360,
-                    "date_captured": "2013-11-14 11:18:45"}],
+        "images": [
+            {
+                "license": 3,
+                "url": "http://farm9.staticflickr.com/8186/8119368305_4e622c8349_z.jpg",
+                "file_name": "COCO_val2014_000000391895.jpg",
+                "id": 391895,
+                "width": 640,
+                "height": 360,
+                "date_captured": "2013-11-14 11:18:45",
+            }
+        ],
         "licenses": [{"url": "http://creativecommons.org/licenses/by-nc-sa/2.0/", "id": 1, "name": "Attribution"}],
         "type": "captions",
-        "annotations": [{"image_id": 391895, "id": 770337, "caption": "A man with a red helmet on a small moped on a dirt road. "},
-                        {"image_id": 391895, "id": 771687, "caption": "Man riding a motor bike on a dirt road on the countryside."}],
+        "annotations": [
+            {"image_id": 391895, "id": 770337, "caption": "A man with a red helmet on a small moped on a dirt road. "},
+            {"image_id": 391895, "id": 771687, "caption": "Man riding a motor bike on a dirt road on the countryside."},
+        ],
     }
     (tmp_path / "captions_val2014.json").write_text(json.dumps(real))
     ds = load_coco_captions(tmp_path / "captions_val2014.json", tmp_path / "val2014")
@@ -101,13 +111,32 @@ def test_reads_a_real_coco_caption_file(tmp_path):
 def test_reads_karpathy_files_for_coco_and_flickr(tmp_path):
     _jpg(tmp_path / "val2014" / "COCO_val2014_000000391895.jpg")
     _jpg(tmp_path / "1000092795.jpg")
-    coco = {"images": [{"filepath": "val2014", "sentids": [770337], "filename": "COCO_val2014_000000391895.jpg",
-                        "imgid": 0, "split": "test", "cocoid": 391895,
-                        "sentences": [{"tokens": ["a", "man"], "raw": "A man.", "imgid": 0, "sentid": 770337}]}],
-            "dataset": "coco"}
-    flickr = {"images": [{"sentids": [0], "imgid": 0, "split": "train", "filename": "1000092795.jpg",
-                          "sentences": [{"tokens": ["two", "men"], "raw": "Two men.", "imgid": 0, "sentid": 0}]}],
-              "dataset": "flickr30k"}
+    coco = {
+        "images": [
+            {
+                "filepath": "val2014",
+                "sentids": [770337],
+                "filename": "COCO_val2014_000000391895.jpg",
+                "imgid": 0,
+                "split": "test",
+                "cocoid": 391895,
+                "sentences": [{"tokens": ["a", "man"], "raw": "A man.", "imgid": 0, "sentid": 770337}],
+            }
+        ],
+        "dataset": "coco",
+    }
+    flickr = {
+        "images": [
+            {
+                "sentids": [0],
+                "imgid": 0,
+                "split": "train",
+                "filename": "1000092795.jpg",
+                "sentences": [{"tokens": ["two", "men"], "raw": "Two men.", "imgid": 0, "sentid": 0}],
+            }
+        ],
+        "dataset": "flickr30k",
+    }
     (tmp_path / "dataset_coco.json").write_text(json.dumps(coco))
     (tmp_path / "dataset_flickr30k.json").write_text(json.dumps(flickr))
     assert load_karpathy(tmp_path / "dataset_coco.json", tmp_path, split="test")[0]["image_id"] == 391895
@@ -119,13 +148,31 @@ def test_reads_karpathy_files_for_coco_and_flickr(tmp_path):
 
 def test_reads_real_vqa_v2_files_with_and_without_annotations(tmp_path):
     _jpg(tmp_path / "val2014" / "COCO_val2014_000000262148.jpg")
-    questions = {"info": {}, "task_type": "Open-Ended", "data_type": "mscoco", "license": {}, "data_subtype": "val2014",
-                 "questions": [{"image_id": 262148, "question": "Where is he looking?", "question_id": 262148000}]}
+    questions = {
+        "info": {},
+        "task_type": "Open-Ended",
+        "data_type": "mscoco",
+        "license": {},
+        "data_subtype": "val2014",
+        "questions": [{"image_id": 262148, "question": "Where is he looking?", "question_id": 262148000}],
+    }
     answers = ["down"] * 6 + ["at table", "skateboard", "down", "table"]
-    annotations = {"info": {}, "license": {}, "data_subtype": "val2014", "data_type": "mscoco", "annotations": [
-        {"question_type": "none of the above", "multiple_choice_answer": "down", "image_id": 262148,
-         "answer_type": "other", "question_id": 262148000,
-         "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1} for k, a in enumerate(answers)]}]}
+    annotations = {
+        "info": {},
+        "license": {},
+        "data_subtype": "val2014",
+        "data_type": "mscoco",
+        "annotations": [
+            {
+                "question_type": "none of the above",
+                "multiple_choice_answer": "down",
+                "image_id": 262148,
+                "answer_type": "other",
+                "question_id": 262148000,
+                "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1} for k, a in enumerate(answers)],
+            }
+        ],
+    }
     (tmp_path / "q.json").write_text(json.dumps(questions))
     (tmp_path / "a.json").write_text(json.dumps(annotations))
     row = load_vqa(tmp_path / "q.json", tmp_path / "a.json", tmp_path / "val2014")[0]
@@ -135,6 +182,7 @@ def test_reads_real_vqa_v2_files_with_and_without_annotations(tmp_path):
 
 
 # --- malformed files: one clear line naming the problem ------------------------------------------
+
 
 def _coco(tmp_path, mutate):
     _jpg(tmp_path / "imgs" / "a.jpg")
@@ -186,8 +234,18 @@ def test_broken_json_missing_file_and_folder(tmp_path):
 def test_malformed_vqa_files(tmp_path, which, mutate, message):
     _jpg(tmp_path / "COCO_val2014_000000000001.jpg")
     q = {"data_subtype": "val2014", "questions": [{"image_id": 1, "question": "what?", "question_id": 7}]}
-    a = {"annotations": [{"question_id": 7, "image_id": 1, "question_type": "what", "answer_type": "other",
-                          "multiple_choice_answer": "x", "answers": [{"answer": "x"} for _ in range(10)]}]}
+    a = {
+        "annotations": [
+            {
+                "question_id": 7,
+                "image_id": 1,
+                "question_type": "what",
+                "answer_type": "other",
+                "multiple_choice_answer": "x",
+                "answers": [{"answer": "x"} for _ in range(10)],
+            }
+        ]
+    }
     mutate(q, a)
     (tmp_path / "q.json").write_text(json.dumps(q))
     (tmp_path / "a.json").write_text(json.dumps(a))

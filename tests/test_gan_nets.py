@@ -59,9 +59,12 @@ def test_one_adversarial_step_trains_both_players():
     d_before = [p.detach().clone() for p in disc.parameters()]
     fake = gen(x, pose, expr)
     d_loss = d_hinge(disc(diff_augment(x), pose, expr)["adv"], disc(diff_augment(fake.detach()), pose, expr)["adv"])
-    opt_d.zero_grad(); d_loss.backward(); opt_d.step()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
     g_loss = g_hinge(disc(diff_augment(gen(x, pose, expr)), pose, expr)["adv"])
-    opt_g.zero_grad(); g_loss.backward()
+    opt_g.zero_grad()
+    g_loss.backward()
     assert all(p.grad is not None for p in gen.encoder.parameters())  # the identity encoder learns through D
     opt_g.step()
     assert any(not torch.equal(a, b) for a, b in zip(d_before, disc.parameters()))
@@ -82,8 +85,7 @@ def test_translation_shifts_pixels_and_cutout_zeroes_a_square():
     x = torch.arange(64.0).view(1, 1, 8, 8).repeat(8, 1, 1, 1)
     shifted = diff_augment(x, "translation")
     for row in shifted:  # every output is the input moved by whole pixels, zero-padded
-        found = [(dy, dx) for dy in range(-1, 2) for dx in range(-1, 2)
-                 if torch.equal(row[0, 1:-1, 1:-1], torch.roll(x[0, 0], (-dy, -dx), (0, 1))[1:-1, 1:-1])]
+        found = [(dy, dx) for dy in range(-1, 2) for dx in range(-1, 2) if torch.equal(row[0, 1:-1, 1:-1], torch.roll(x[0, 0], (-dy, -dx), (0, 1))[1:-1, 1:-1])]
         assert found
     cut = diff_augment(torch.ones(8, 1, 8, 8), "cutout")
     assert ((cut == 0).flatten(1).sum(1) > 0).all() and ((cut == 0).flatten(1).sum(1) <= 16).all()

@@ -69,13 +69,25 @@ def gpt2():
 def test_decoding_matches_transformers_generate(gpt2, beams, length_penalty, min_new):
     B, T = 6, 9
     ours = generate(
-        HFAdapter(gpt2), torch.zeros(B, 1, 1), BOS, EOS, PAD,
+        HFAdapter(gpt2),
+        torch.zeros(B, 1, 1),
+        BOS,
+        EOS,
+        PAD,
         GenerationConfig(max_new_tokens=T, min_new_tokens=min_new, num_beams=beams, length_penalty=length_penalty, use_cache=False),
     )
     kwargs = {"length_penalty": length_penalty} if beams > 1 else {}
     theirs = gpt2.generate(
-        input_ids=torch.full((B, 1), BOS), max_new_tokens=T, min_new_tokens=min_new, num_beams=beams, do_sample=False,
-        eos_token_id=EOS, pad_token_id=PAD, early_stopping=False, use_cache=False, **kwargs,
+        input_ids=torch.full((B, 1), BOS),
+        max_new_tokens=T,
+        min_new_tokens=min_new,
+        num_beams=beams,
+        do_sample=False,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+        early_stopping=False,
+        use_cache=False,
+        **kwargs,
     )[:, 1:]
     assert torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
 
@@ -106,9 +118,7 @@ def test_filter_logits_keeps_top_k_and_the_nucleus():
     assert set(draws.flatten().tolist()) == {0, 1}
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"max_new_tokens": 0}, {"min_new_tokens": 5, "max_new_tokens": 3}, {"num_beams": 2, "do_sample": True}, {"top_p": 0.0}]
-)
+@pytest.mark.parametrize("kwargs", [{"max_new_tokens": 0}, {"min_new_tokens": 5, "max_new_tokens": 3}, {"num_beams": 2, "do_sample": True}, {"top_p": 0.0}])
 def test_bad_generation_configs(kwargs):
     with pytest.raises(ConfigError):
         GenerationConfig(**kwargs)

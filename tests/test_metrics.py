@@ -7,8 +7,12 @@ from tasks.evaluate import main as evaluate_main
 from vl.metrics import caption_scores, spice_status
 
 CAPTIONS = [
-    "A man riding a red motorbike down a dirt road.", "Two dogs play in the grass!", "a plate of food, with broccoli",
-    "The cat sits on a WOODEN table", "people walking on a busy street at night", "a red circle left of a blue square",
+    "A man riding a red motorbike down a dirt road.",
+    "Two dogs play in the grass!",
+    "a plate of food, with broccoli",
+    "The cat sits on a WOODEN table",
+    "people walking on a busy street at night",
+    "a red circle left of a blue square",
 ]
 
 

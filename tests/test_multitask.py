@@ -1,5 +1,6 @@
 """Multi-task training on one shared encoder (caption + vqa + qgen + tag), exact resume with several
 loaders, and evaluation of every head, from the model and from the results files it writes."""
+
 import json
 import shutil
 from pathlib import Path
@@ -53,7 +54,21 @@ def test_evaluate_each_head_and_rescore_the_vqa_results_file(trained, capsys, tm
     assert export_main(["--out", str(tmp_path), "--split", "test", "--n", "8", "--format", "vqa", "image_size=32"]) == 0
     q = next(tmp_path.rglob("*questions*.json"))
     a = next(tmp_path.rglob("*annotations*.json"))
-    assert evaluate_main(["--vqa-questions", str(q), "--vqa-annotations", str(a), "--predictions", str(model / "results_vqa_shapes_test.json"), "--out", str(tmp_path / "s.json")]) == 0
+    assert (
+        evaluate_main(
+            [
+                "--vqa-questions",
+                str(q),
+                "--vqa-annotations",
+                str(a),
+                "--predictions",
+                str(model / "results_vqa_shapes_test.json"),
+                "--out",
+                str(tmp_path / "s.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "s.json").read_text())["overall"] == vqa_scores["overall"]
     questions = json.loads((model / "questions_qgen_shapes_test.json").read_text())
     assert {"image_id", "answer", "question_type", "question"} <= set(questions[0])

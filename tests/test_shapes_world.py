@@ -37,7 +37,10 @@ def test_same_seed_gives_identical_items_across_processes():
     runs = [
         subprocess.run(
             [sys.executable, "-c", FINGERPRINT, json.dumps(PROBES)],
-            capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed, "PATH": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
         ).stdout.split()
         for seed in ("1", "2")
     ]
@@ -76,7 +79,7 @@ def test_every_canvas_size_draws_what_the_scene_graph_says(size):
             centre = pixels[int(o["y"]), int(o["x"])]
             tolerance = 40 if size >= 64 else 140
             assert np.abs(centre - COLORS[o["color"]]).max() <= tolerance, (o, centre)
-            background[max(int(y) - 1, 0): int(y + h) + 2, max(int(x) - 1, 0): int(x + w) + 2] = False
+            background[max(int(y) - 1, 0) : int(y + h) + 2, max(int(x) - 1, 0) : int(x + w) + 2] = False
         # every pixel outside the (1-px grown) boxes is untouched background
         assert (pixels[background] == BACKGROUNDS["gray"]).all()
         for a in objs:  # boxes never overlap

@@ -1,4 +1,5 @@
 """Tagging metrics: mAP over the tags present, F1 at a threshold tuned on held-out data."""
+
 import pytest
 import torch
 

@@ -2,6 +2,7 @@
 image equal questions asked one by one, decoding with the cache equals decoding without, and the
 defined behavior for an empty question, an over-long question, an answer outside the vocabulary
 and an image with no objects."""
+
 import pytest
 import torch
 from PIL import Image
@@ -20,7 +21,17 @@ def setup():
     processor = VLProcessor(image_processor(32), train_tokenizer(TEXTS * 5, vocab_size=120))
     ids = processor.caption_head_ids()
     heads = {
-        "vqa": {"type": "vqa", "dim": 32, "depth": 2, "heads": 2, "max_len": 8, "answers": ["circle", "2", "yes", "no"], "generative": True, "decoder": {"depth": 1, "max_len": 6}, **ids},
+        "vqa": {
+            "type": "vqa",
+            "dim": 32,
+            "depth": 2,
+            "heads": 2,
+            "max_len": 8,
+            "answers": ["circle", "2", "yes", "no"],
+            "generative": True,
+            "decoder": {"depth": 1, "max_len": 6},
+            **ids,
+        },
         "qgen": {"type": "qgen", "dim": 32, "depth": 1, "heads": 2, "decoder": {"depth": 1, "max_len": 12}, **ids},
         "tag": {"type": "tag", "dim": 32, "heads": 2, "tags": ["red", "circle", "red circle"]},
     }

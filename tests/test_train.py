@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
@@ -109,8 +108,22 @@ def test_loading_checkpoints_never_unpickles(tmp_path, monkeypatch):
 
 
 def test_two_processes_with_torchrun(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "tasks.train", "--config", TINY, f"train.output_dir={tmp_path / 'ddp'}", "train.steps=4", "train.eval_every=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "tasks.train",
+        "--config",
+        TINY,
+        f"train.output_dir={tmp_path / 'ddp'}",
+        "train.steps=4",
+        "train.eval_every=4",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

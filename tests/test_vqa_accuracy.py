@@ -1,5 +1,6 @@
 """The official VQA v2 accuracy: its normalization, its leave-one-out average, and its quirks
 (expected values worked out by hand from GT-Vision-Lab/VQA's vqaEval.py)."""
+
 import json
 
 import pytest
@@ -92,16 +93,33 @@ def test_results_must_answer_every_question():
 
 
 def write_vqa_files(folder):
-    questions = {"data_subtype": "val2014", "questions": [
-        {"image_id": 7, "question": "How many dogs?", "question_id": 70},
-        {"image_id": 7, "question": "Is it sunny?", "question_id": 71},
-    ]}
-    annotations = {"annotations": [
-        {"question_id": 70, "image_id": 7, "question_type": "how many", "answer_type": "number",
-         "multiple_choice_answer": "2", "answers": records(*["2"] * 3, *["3"] * 7)},
-        {"question_id": 71, "image_id": 7, "question_type": "is it", "answer_type": "yes/no",
-         "multiple_choice_answer": "yes", "answers": records(*["yes"] * 9, "no")},
-    ]}
+    questions = {
+        "data_subtype": "val2014",
+        "questions": [
+            {"image_id": 7, "question": "How many dogs?", "question_id": 70},
+            {"image_id": 7, "question": "Is it sunny?", "question_id": 71},
+        ],
+    }
+    annotations = {
+        "annotations": [
+            {
+                "question_id": 70,
+                "image_id": 7,
+                "question_type": "how many",
+                "answer_type": "number",
+                "multiple_choice_answer": "2",
+                "answers": records(*["2"] * 3, *["3"] * 7),
+            },
+            {
+                "question_id": 71,
+                "image_id": 7,
+                "question_type": "is it",
+                "answer_type": "yes/no",
+                "multiple_choice_answer": "yes",
+                "answers": records(*["yes"] * 9, "no"),
+            },
+        ]
+    }
     results = [{"question_id": 70, "answer": "Two."}, {"question_id": 71, "answer": "no"}]
     paths = []
     for name, data in (("q.json", questions), ("a.json", annotations), ("r.json", results)):

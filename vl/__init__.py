@@ -1,2 +1,3 @@
 """vl-suite: one shared visual encoder, many vision-language task heads."""
+
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ A misspelled key is an error naming the key and the nearest valid one; a value o
 an error naming the key and the type it expects. Numbers written as `3e-4` (a string to YAML 1.1)
 are read as floats where the field is a float.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,11 +37,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
         if key not in fields:
             raise ConfigError(f"unknown config key '{prefix}{key}'{did_you_mean(str(key), fields, prefix)}")
     kwargs = {name: _convert(hints[name], data[name], prefix + name) for name in fields if name in data}
-    missing = [
-        prefix + f.name
-        for f in fields.values()
-        if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
+    missing = [prefix + f.name for f in fields.values() if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ConfigError(f"missing config key '{missing[0]}'")
     return cls(**kwargs)

@@ -1,4 +1,5 @@
 """The suite's error types: each message is one line that says what is wrong and how to fix it."""
+
 from __future__ import annotations
 
 import difflib

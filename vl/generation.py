@@ -10,6 +10,7 @@ The semantics follow transformers' generate() (greedy, sampling, and beam search
 early_stopping=False), so the same model decodes to the same tokens; the loop is lean (a preallocated
 KV cache, no per-step processor objects), which is where the speed comes from.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

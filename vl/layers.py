@@ -5,6 +5,7 @@ and no dropout module at all when the rate is 0: the few large matrix multiplies
 little else runs. The decoder block keeps GPT-2's layout and names-by-role so a GPT-2 checkpoint
 maps onto it one tensor to one tensor.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,9 +16,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 
 
-def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0, mask: torch.Tensor | None = None
-) -> torch.Tensor:
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """scaled_dot_product_attention over (B, H, N, hd); mask (B, 1, 1, M) bool, True = attend to that key.
 
     Two CPU fast paths: one query token (a decoding step) as two small batched matmuls, and bf16
@@ -67,8 +66,8 @@ class KVCache:
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this step's k, v (B, H, n, hd) after the filled positions; return all keys/values so far."""
         end = self.length + k.size(2)
-        self.k[layer, :, :, self.length:end] = k
-        self.v[layer, :, :, self.length:end] = v
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def advance(self, n: int) -> None:
@@ -90,9 +89,7 @@ class SelfAttention(nn.Module):
         self.heads, self.dropout = heads, dropout
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
-    def forward(
-        self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, N, D); mask (B, 1, 1, N) for padded, non-causal inputs."""
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
@@ -147,7 +144,13 @@ class EncoderBlock(nn.Module):
     """x + attn(ln(x)), then x + mlp(ln(x)); each branch scaled by a LayerScale when layer_scale is set."""
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu", dropout: float = 0.0, eps: float = 1e-6,
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        act: str = "gelu",
+        dropout: float = 0.0,
+        eps: float = 1e-6,
         layer_scale: float | None = None,
     ):
         super().__init__()
@@ -167,8 +170,14 @@ class DecoderBlock(nn.Module):
     (GPT-2's layout). Non-causal with a padding mask, the same block fuses a question with the image."""
 
     def __init__(
-        self, dim: int, memory_dim: int, heads: int, mlp_ratio: float = 4.0, act: str = "gelu",
-        dropout: float = 0.0, eps: float = 1e-5,
+        self,
+        dim: int,
+        memory_dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        act: str = "gelu",
+        dropout: float = 0.0,
+        eps: float = 1e-5,
     ):
         super().__init__()
         self.ln1, self.ln_cross, self.ln2 = (nn.LayerNorm(dim, eps=eps) for _ in range(3))

@@ -1,4 +1,5 @@
 """VLConfig / VLModel: one shared encoder and a dict of task heads, as a transformers PreTrainedModel."""
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,7 @@ class VLModel(PreTrainedModel):
         return task
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any) -> "VLModel":
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any) -> VLModel:
         """Load a saved VLModel; anything else (another model type, weights that do not fit) is a CheckpointError."""
         path = Path(pretrained_model_name_or_path)
         config_file = path / "config.json"

@@ -1,4 +1,5 @@
 """VLProcessor: image processing + tokenizer, saved and loaded together like any HF processor."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence

@@ -1,4 +1,5 @@
 """One small Registry class: a name -> callable table filled by a decorator."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

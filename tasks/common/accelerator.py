@@ -1,4 +1,5 @@
 """The Accelerator every training entry point starts from."""
+
 from __future__ import annotations
 
 from pathlib import Path

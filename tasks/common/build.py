@@ -1,4 +1,5 @@
 """Build a run's processor (image processing + tokenizer) and model (shared encoder + task heads)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

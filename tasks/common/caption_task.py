@@ -1,4 +1,5 @@
 """Captioning: (image, caption) pairs, teacher-forced loss, greedy captions scored with BLEU-4 / CIDEr."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,9 +9,9 @@ import torch
 from accelerate import Accelerator
 from datasets import Dataset
 
+from gan.augment import GANAugmented
 from tasks.common.data import CaptionPairs, ImageReader, open_captions
 from tasks.common.experiment import ExperimentConfig
-from gan.augment import GANAugmented
 from tasks.common.task import Rows, TaskPart, autocast_of, batches
 from vl.metrics import FAST_METRICS, caption_scores
 from vl.modeling import VLModel
@@ -53,8 +54,13 @@ class CaptionTask(TaskPart):
 
 
 def caption_images(
-    model: VLModel, processor: VLProcessor, rows: Dataset, cfg: ExperimentConfig, batch_size: int,
-    accelerator: Accelerator | None = None, task: str = "caption",
+    model: VLModel,
+    processor: VLProcessor,
+    rows: Dataset,
+    cfg: ExperimentConfig,
+    batch_size: int,
+    accelerator: Accelerator | None = None,
+    task: str = "caption",
 ) -> tuple[dict[int, str], dict[int, list[str]]]:
     """Generated captions and references, keyed by image_id, in the rows' order."""
     reader = ImageReader(skip=cfg.data.skip_bad_images)

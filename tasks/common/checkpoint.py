@@ -1,4 +1,5 @@
 """Training checkpoints: accelerate.save_state (safetensors weights, weights_only loads) written atomically."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,11 @@ def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
 
 
 def save_checkpoint(
-    accelerator: Accelerator, output_dir: str | Path, step: int, keep: int, extra: dict[str, torch.Tensor] | None = None,
+    accelerator: Accelerator,
+    output_dir: str | Path,
+    step: int,
+    keep: int,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Save model, optimizer, scheduler and RNG states (and `extra` tensors, as safetensors) under a
     temporary name, then rename: a checkpoint folder is either complete or absent, whenever the process dies.

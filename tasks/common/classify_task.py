@@ -1,5 +1,6 @@
 """Single-label classification (expression recognition on the Faces world; later actions): cross-
 entropy, scored with accuracy overall and per yaw (the held-out-pose experiment's breakdown)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -44,8 +45,13 @@ class ClassifyTask(TaskPart):
 
 
 def classify_images(
-    model: VLModel, processor: VLProcessor, rows: Dataset, task: str, batch_size: int = 128,
-    accelerator: Accelerator | None = None, skip_bad_images: bool = False,
+    model: VLModel,
+    processor: VLProcessor,
+    rows: Dataset,
+    task: str,
+    batch_size: int = 128,
+    accelerator: Accelerator | None = None,
+    skip_bad_images: bool = False,
 ) -> dict[int, str]:
     """The top label of each row's image, by image_id."""
     head, device = model.heads[task], next(model.parameters()).device

@@ -1,4 +1,5 @@
 """Command-line plumbing: a user's mistake is one line on stderr and exit status 2, not a traceback."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Caption data for the tasks: data specs, image decoding that names bad files, (image, caption) pairs."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,8 +11,8 @@ from PIL import Image as PILImage
 
 from vl.data.coco import load_coco_captions
 from vl.data.faces import FACE_SPLITS, FacesConfig
-from vl.data.images import read_image
 from vl.data.faces.dataset import build_faces_dataset
+from vl.data.images import read_image
 from vl.data.karpathy import load_karpathy
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset

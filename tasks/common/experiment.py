@@ -1,4 +1,5 @@
 """The experiment config every task entry point reads: model, data, train and generation sections."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,10 +8,11 @@ from typing import Any
 from vl.config import check_train_section, from_dict
 from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
+from vl.encoders import ENCODERS
 from vl.errors import ConfigError, did_you_mean
 from vl.generation import GenerationConfig
-from vl.encoders import ENCODERS
 from vl.heads import HEADS
+
 
 @dataclass
 class TokenizerConfig:
@@ -136,7 +138,10 @@ class ExperimentConfig:
             spec = dict(self.model.heads[name])
             cls = HEADS.get(spec.pop("type", name))
             head_cfg = from_dict(cls.Config, spec, prefix=f"model.heads.{name}.")
-            key, positions = {"caption": ("max_len", getattr(head_cfg, "max_len", 0)), "qgen": ("decoder.max_len", getattr(getattr(head_cfg, "decoder", None), "max_len", 0))}.get(cls.registry_name, ("", 0))
+            key, positions = {
+                "caption": ("max_len", getattr(head_cfg, "max_len", 0)),
+                "qgen": ("decoder.max_len", getattr(getattr(head_cfg, "decoder", None), "max_len", 0)),
+            }.get(cls.registry_name, ("", 0))
             if key and self.generation.max_new_tokens >= positions:
                 raise ConfigError(
                     f"generation.max_new_tokens is {self.generation.max_new_tokens}, but model.heads.{name}.{key} is {positions} "

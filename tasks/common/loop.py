@@ -1,5 +1,6 @@
 """The training loop every task shares: accelerate, AdamW + warmup/cosine, clipping, accumulation,
 periodic evaluation and atomic checkpoints, exact resume, trackers, a progress bar and a summary line."""
+
 from __future__ import annotations
 
 import time
@@ -31,7 +32,9 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
     """Train task.model for cfg.train.steps optimizer steps; return the last logged values."""
     tc, out = cfg.train, Path(cfg.train.output_dir)
     optimizer = torch.optim.AdamW(
-        param_groups(task.model, tc.weight_decay), lr=tc.lr, betas=tc.betas,
+        param_groups(task.model, tc.weight_decay),
+        lr=tc.lr,
+        betas=tc.betas,
         fused=accelerator.device.type in ("cpu", "cuda"),
     )
     scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)

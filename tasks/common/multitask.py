@@ -1,6 +1,7 @@
 """A run's tasks on one shared encoder: every task's data, one processor and one model with all the
 heads, a training step that adds the tasks' weighted losses, and an evaluation that reports each task.
 A single-task run is the same thing with one task."""
+
 from __future__ import annotations
 
 from itertools import chain

@@ -1,6 +1,7 @@
 """Visual question generation: (image, answer [, question type]) -> question, scored with BLEU /
 METEOR / CIDEr against every question of that image with that answer, and by answerability: the
 share of generated questions the model's VQA head answers with the given answer."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -65,8 +66,14 @@ def qgen_items(rows: Dataset, use_question_type: bool) -> tuple[list[dict[str, A
 
 
 def score_questions(
-    model: VLModel, processor: VLProcessor, rows: Dataset, cfg: ExperimentConfig, task: str = "qgen", batch_size: int = 64,
-    accelerator: Accelerator | None = None, metrics: tuple[str, ...] = FAST_METRICS,
+    model: VLModel,
+    processor: VLProcessor,
+    rows: Dataset,
+    cfg: ExperimentConfig,
+    task: str = "qgen",
+    batch_size: int = 64,
+    accelerator: Accelerator | None = None,
+    metrics: tuple[str, ...] = FAST_METRICS,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Generate a question per item: (caption metrics against the references and answerability,
     the generated questions as records {image_id, answer, question_type, question})."""
@@ -98,7 +105,8 @@ def score_questions(
         out["answerability"] = answered / max(1, len(preds))
     generated = [
         {"image_id": r["image_id"], "answer": normalize_answer(r["multiple_choice_answer"]), "question_type": r["question_type"], "question": preds[i]}
-        for i, r in enumerate(items) if i in preds
+        for i, r in enumerate(items)
+        if i in preds
     ]
     return out, generated
 

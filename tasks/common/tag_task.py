@@ -1,5 +1,6 @@
 """Annotation (multi-label tagging): images with their tags, binary cross-entropy, scored with mAP and
 F1 at a threshold tuned on the evaluation split (and saved with the model)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -54,8 +55,13 @@ def tag_targets(rows: list[dict[str, Any]], tags: list[str]) -> torch.Tensor:
 
 
 def tag_probabilities(
-    model: VLModel, processor: VLProcessor, rows: Dataset, task: str = "tag", batch_size: int = 128,
-    accelerator: Accelerator | None = None, skip_bad_images: bool = False,
+    model: VLModel,
+    processor: VLProcessor,
+    rows: Dataset,
+    task: str = "tag",
+    batch_size: int = 128,
+    accelerator: Accelerator | None = None,
+    skip_bad_images: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(probs, targets), each (images, tags)."""
     head = model.heads[task]

@@ -1,5 +1,6 @@
 """What every task of a run shares: its data specs, weight and batch size, batches of decoded images,
 and the loader. A task kind (caption, vqa, qgen, tag) fills in its data, batches, loss and evaluation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -115,8 +116,12 @@ class TaskPart:
     def train_loader(self, seed: int) -> torch.utils.data.DataLoader:
         items = self.train_items()
         return torch.utils.data.DataLoader(
-            items, batch_size=self.batch_size, sampler=EpochSampler(len(items), seed), collate_fn=self.collate,
-            drop_last=True, num_workers=self.cfg.data.num_workers,
+            items,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(items), seed),
+            collate_fn=self.collate,
+            drop_last=True,
+            num_workers=self.cfg.data.num_workers,
         )
 
     def images(self, rows: list[dict[str, Any]]) -> tuple[list, list[dict[str, Any]]]:

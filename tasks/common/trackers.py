@@ -1,4 +1,5 @@
 """A JSON-lines tracker for accelerate (always on), plus whichever accelerate trackers are installed."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Visual question answering: questions with their ten answers, soft-score classification (and
 optionally a generated answer), scored with the official VQA accuracy."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -58,8 +59,11 @@ class VQATask(TaskPart):
                 if answer in self.answer_index:
                     scores[i, self.answer_index[answer]] = min(1.0, n / 3)
         batch = {
-            "pixel_values": self.processor(images=images)["pixel_values"], "question_image": index,
-            "question_ids": q["ids"], "question_mask": q["mask"], "answer_scores": scores,
+            "pixel_values": self.processor(images=images)["pixel_values"],
+            "question_image": index,
+            "question_ids": q["ids"],
+            "question_mask": q["mask"],
+            "answer_scores": scores,
         }
         if c.generative:
             text = self.processor.encode_captions([normalize_answer(r["multiple_choice_answer"]) for r in kept], c.decoder.max_len - 1)
@@ -73,8 +77,13 @@ class VQATask(TaskPart):
 
 
 def answer_questions(
-    model: VLModel, processor: VLProcessor, rows: Dataset, task: str = "vqa", batch_size: int = 128,
-    accelerator: Accelerator | None = None, skip_bad_images: bool = False,
+    model: VLModel,
+    processor: VLProcessor,
+    rows: Dataset,
+    task: str = "vqa",
+    batch_size: int = 128,
+    accelerator: Accelerator | None = None,
+    skip_bad_images: bool = False,
 ) -> dict[int, str]:
     """The classifier's top answer to each row's question, by question_id."""
     head = model.heads[task]

@@ -1,5 +1,6 @@
 """Procedural worlds as `datasets` splits: generated once per config, saved with save_to_disk under a
 hash of the config, loaded memory-mapped afterwards; a split appears atomically or not at all."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,14 @@ def config_hash(cfg: Any, version: str) -> str:
 
 
 def build_world_splits(
-    name: str, cfg: Any, splits: list[str], items: Callable[..., Iterator[dict[str, Any]]], features: Features,
-    version: str, cache_dir: str | Path | None, num_proc: int | None,
+    name: str,
+    cfg: Any,
+    splits: list[str],
+    items: Callable[..., Iterator[dict[str, Any]]],
+    features: Features,
+    version: str,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
 ) -> DatasetDict:
     """Splits of a procedural world (cfg.splits gives their sizes), each cached under
     cache_dir/<name>-<config hash>/<split>; items(cfg=<cfg as a dict>, split=..., indices=...) makes them."""
@@ -54,8 +61,12 @@ def build_world_splits(
 
 
 def cached_split(
-    path: Path, items: Callable[..., Iterator[dict[str, Any]]], gen_kwargs: dict[str, Any], features: Features,
-    n: int, num_proc: int | None = None,
+    path: Path,
+    items: Callable[..., Iterator[dict[str, Any]]],
+    gen_kwargs: dict[str, Any],
+    features: Features,
+    n: int,
+    num_proc: int | None = None,
 ) -> Dataset:
     """The split saved at `path`, generated first (items(**gen_kwargs, indices=...)) if it is not there."""
     if not (path / "dataset_info.json").is_file():
@@ -64,8 +75,12 @@ def cached_split(
 
 
 def generate_split(
-    path: Path, items: Callable[..., Iterator[dict[str, Any]]], gen_kwargs: dict[str, Any], features: Features,
-    n: int, num_proc: int | None,
+    path: Path,
+    items: Callable[..., Iterator[dict[str, Any]]],
+    gen_kwargs: dict[str, Any],
+    features: Features,
+    n: int,
+    num_proc: int | None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))

@@ -2,6 +2,7 @@
 
 Reads real COCO caption files (captions_train2014.json...) and the ones tasks.export_shapes writes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -13,9 +14,7 @@ from datasets import Dataset, Features, Image, List, Value
 from vl.data.schema import field, image_file, image_folder, read_json
 from vl.errors import DataFormatError
 
-CAPTION_FEATURES = Features(
-    {"image": Image(), "image_id": Value("int64"), "file_name": Value("string"), "captions": List(Value("string"))}
-)
+CAPTION_FEATURES = Features({"image": Image(), "image_id": Value("int64"), "file_name": Value("string"), "captions": List(Value("string"))})
 RESULTS_HINT = "results entries need image_id (integer) and caption (string)"
 HINT = "COCO captions need images[].id, images[].file_name, annotations[].image_id, annotations[].id, annotations[].caption"
 
@@ -70,7 +69,7 @@ def read_coco_results(path: str | Path) -> dict[int, str]:
     """{image_id: caption} from a COCO caption results file: [{"image_id": int, "caption": str}, ...]."""
     data = read_json(path, "caption results")
     if not isinstance(data, list):
-        raise DataFormatError(f"{path}: a COCO results file is a list of {{\"image_id\", \"caption\"}} objects, got {type(data).__name__}")
+        raise DataFormatError(f'{path}: a COCO results file is a list of {{"image_id", "caption"}} objects, got {type(data).__name__}')
     out: dict[int, str] = {}
     for i, r in enumerate(data):
         image_id = field(r, "image_id", int, f"[{i}]", path, RESULTS_HINT)

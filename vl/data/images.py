@@ -1,4 +1,5 @@
 """Decoding images stored the `datasets` way ({"bytes", "path"}), with errors that name the file."""
+
 from __future__ import annotations
 
 import io
@@ -20,6 +21,4 @@ def read_image(value: dict[str, Any]) -> PILImage.Image:
     except FileNotFoundError:
         raise DataFormatError(f"image file not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataFormatError(
-            f"cannot read image {path} ({type(err).__name__}: {err}); fix or remove it, or set data.skip_bad_images=true"
-        ) from None
+        raise DataFormatError(f"cannot read image {path} ({type(err).__name__}: {err}); fix or remove it, or set data.skip_bad_images=true") from None

@@ -3,6 +3,7 @@
 
 Reads Karpathy's files for COCO (and Flickr8k/30k, which have no filepath/cocoid) and ours.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """PNG grids of samples with text under each image, for people to look at."""
+
 from __future__ import annotations
 
 import textwrap

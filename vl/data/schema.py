@@ -1,4 +1,5 @@
 """Reading JSON annotation files with one-line errors that name the file, the entry and the key."""
+
 from __future__ import annotations
 
 import json

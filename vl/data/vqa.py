@@ -5,6 +5,7 @@ and an annotations file (`{"annotations": [{"question_id", "image_id", "question
 Images are found as the official tools find them: image_dir/COCO_<data_subtype>_<image_id:012d>.jpg
 (or .png, which is what tasks.export_shapes writes, lossless).
 """
+
 from __future__ import annotations
 
 import os
@@ -53,10 +54,7 @@ def to_vqa(records: Iterable[dict[str, Any]], data_subtype: str) -> tuple[dict[s
                 {
                     "question_type": q["question_type"],
                     "multiple_choice_answer": q["answer"],
-                    "answers": [
-                        {"answer": q["answer"], "answer_confidence": "yes", "answer_id": k + 1}
-                        for k in range(ANSWERS_PER_QUESTION)
-                    ],
+                    "answers": [{"answer": q["answer"], "answer_confidence": "yes", "answer_id": k + 1} for k in range(ANSWERS_PER_QUESTION)],
                     "image_id": r["image_id"],
                     "answer_type": q["answer_type"],
                     "question_id": q["question_id"],
@@ -124,9 +122,7 @@ def _find_image(folder: Path, present: set[str], subtype: str, image_id: int, pa
         name = vqa_image_name(subtype, image_id, ext)
         if name in present:
             return str(folder / name)
-    raise DataFormatError(
-        f"{path}: image file not found: {folder / vqa_image_name(subtype, image_id)} (or .png) for {where}; is the image folder right?"
-    )
+    raise DataFormatError(f"{path}: image file not found: {folder / vqa_image_name(subtype, image_id)} (or .png) for {where}; is the image folder right?")
 
 
 RESULTS_HINT = 'a VQA results file is a list of {"question_id": int, "answer": str}'
@@ -145,7 +141,10 @@ def read_vqa_annotations(annotations_file: str | Path, questions_file: str | Pat
             field(x, "answer", str, f"{where}.answers[{k}]", annotations_file, A_HINT)
     if questions_file is not None:
         qdata = read_json(questions_file, "VQA questions")
-        qids = {field(q, "question_id", int, f"questions[{i}]", questions_file, Q_HINT) for i, q in enumerate(field(qdata, "questions", list, "the file", questions_file, Q_HINT))}
+        qids = {
+            field(q, "question_id", int, f"questions[{i}]", questions_file, Q_HINT)
+            for i, q in enumerate(field(qdata, "questions", list, "the file", questions_file, Q_HINT))
+        }
         aids = {a["question_id"] for a in records}
         if qids != aids:
             raise DataFormatError(

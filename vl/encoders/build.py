@@ -1,4 +1,5 @@
 """Build an encoder from its config dict: {"type": <registered name>, ...its Config's fields}."""
+
 from __future__ import annotations
 
 from typing import Any

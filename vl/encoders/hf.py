@@ -1,4 +1,5 @@
 """Any HuggingFace vision backbone (ViT, CLIP vision, DINOv2, ConvNeXt, ...) under the encoder contract."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

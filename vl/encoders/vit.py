@@ -1,4 +1,5 @@
 """ViT encoder built from config: patch (or small conv) stem, learned positions, pre-norm blocks."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,9 @@ class ViTEncoder(nn.Module):
         n = (cfg.image_size // cfg.patch_size) ** 2 + int(cfg.cls_token)
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.cls_token else None
         self.pos = nn.Parameter(torch.zeros(1, n, cfg.dim))
-        self.blocks = nn.ModuleList(EncoderBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout, layer_scale=cfg.layer_scale) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout, layer_scale=cfg.layer_scale) for _ in range(cfg.depth)
+        )
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)

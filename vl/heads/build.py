@@ -1,4 +1,5 @@
 """Build a head from its config dict: {"type": <registered name>, ...its Config's fields}."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Caption head: a transformer decoder with cross-attention to the shared encoder's tokens."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,9 +57,7 @@ class CaptionHead(nn.Module):
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.pos = nn.Embedding(cfg.max_len, cfg.dim)
-        self.blocks = nn.ModuleList(
-            DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth)
-        )
+        self.blocks = nn.ModuleList(DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
         self.apply(init_weights)
         if gpt2 is not None:
@@ -77,9 +76,7 @@ class CaptionHead(nn.Module):
         logits = self._logits(self._hidden(input_ids, state, start=0))
         out = {"logits": logits}
         if labels is not None:
-            out["loss"] = F.cross_entropy(
-                logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing
-            )
+            out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing)
         return out
 
     def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> torch.Tensor:
@@ -93,7 +90,7 @@ class CaptionHead(nn.Module):
         """What the decoder attends to when generating: the image tokens themselves."""
         return tokens, None
 
-    def text_decoder(self) -> "CaptionHead":
+    def text_decoder(self) -> CaptionHead:
         return self
 
     def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True, memory_mask: torch.Tensor | None = None) -> DecodeState:

@@ -1,5 +1,6 @@
 """Classification head (one label per image: an expression, an action...): a learned query attends
 to the image tokens, added to the max-pooled tokens, then a linear read-out over the labels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

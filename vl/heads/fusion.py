@@ -1,6 +1,7 @@
 """A short text (a question, or an answer prompt) read together with the image: token embeddings,
 then blocks of bidirectional self-attention over the text, cross-attention to the image tokens and
 an MLP. Shared by the VQA and question-generation heads."""
+
 from __future__ import annotations
 
 import torch

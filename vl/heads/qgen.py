@@ -1,6 +1,7 @@
 """Question generation head: (image, answer [, question type]) -> a question that has that answer.
 The answer prompt is read together with the image (as the VQA head reads a question); the caption
 decoder then writes the question, attending to the image tokens and the fused prompt."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ one tag per group). A per-tag score map, max-pooled over the tokens, is added to
 start of training attention is near-uniform, i.e. a mean that washes a small object out, while the
 max finds it at once (measured on Shapes: mean-pooled probes stall at ~64% shape presence, max-pooled
 reach 99% in 200 steps)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

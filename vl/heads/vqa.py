@@ -1,5 +1,6 @@
 """VQA head: the question, read together with the image tokens, is classified over the training
 set's answers; optionally an answer decoder (the caption decoder) also writes the answer as text."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ class TextDecoderConfig:
 def build_text_decoder(cfg: Any, dc: TextDecoderConfig) -> CaptionHead:
     """A CaptionHead decoding over the head's joint memory (width cfg.dim)."""
     ids = {k: getattr(cfg, k) for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")}
-    spec = CaptionHead.Config(dim=cfg.dim, depth=dc.depth, heads=cfg.heads, mlp_ratio=dc.mlp_ratio, max_len=dc.max_len, label_smoothing=dc.label_smoothing, **ids)
+    spec = CaptionHead.Config(
+        dim=cfg.dim, depth=dc.depth, heads=cfg.heads, mlp_ratio=dc.mlp_ratio, max_len=dc.max_len, label_smoothing=dc.label_smoothing, **ids
+    )
     return CaptionHead(spec, memory_dim=cfg.dim)
 
 

@@ -1,5 +1,6 @@
 """Caption metrics through pycocoevalcap itself: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (and SPICE when
 Stanford CoreNLP 3.6.0 is installed), after its PTB tokenizer, exactly as COCOEvalCap computes them."""
+
 from __future__ import annotations
 
 import contextlib

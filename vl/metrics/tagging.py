@@ -1,5 +1,6 @@
 """Multi-label tagging metrics through torchmetrics: mean average precision and F1 at a threshold
 tuned on held-out data."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """The Faces world: procedural faces with identity, pose (yaw) and expression labels, no download."""
+
 from vl.data.faces.config import FACE_SPLITS, FacesConfig
 from vl.data.faces.world import FacesWorld
 

@@ -1,16 +1,25 @@
 """What a face is made of: identity attributes (with their words) and the expressions' geometry."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 FACE_WIDTHS: dict[str, float] = {"narrow": 0.86, "oval": 0.95, "round": 1.05, "broad": 1.14}
 SKIN_TONES: dict[str, tuple[int, int, int]] = {
-    "pale": (250, 224, 205), "fair": (238, 200, 170), "olive": (205, 165, 120),
-    "tan": (180, 130, 90), "brown": (135, 90, 60), "dark": (90, 58, 40),
+    "pale": (250, 224, 205),
+    "fair": (238, 200, 170),
+    "olive": (205, 165, 120),
+    "tan": (180, 130, 90),
+    "brown": (135, 90, 60),
+    "dark": (90, 58, 40),
 }
 HAIR_COLORS: dict[str, tuple[int, int, int]] = {
-    "black": (25, 20, 20), "brown": (100, 60, 30), "blond": (225, 190, 100),
-    "red": (170, 60, 25), "gray": (150, 150, 150), "blue": (50, 90, 200),
+    "black": (25, 20, 20),
+    "brown": (100, 60, 30),
+    "blond": (225, 190, 100),
+    "red": (170, 60, 25),
+    "gray": (150, 150, 150),
+    "blue": (50, 90, 200),
 }
 HAIR_STYLES = ("short", "long", "bun", "bangs", "curly")
 EYE_COLORS: dict[str, tuple[int, int, int]] = {"brown": (80, 45, 20), "blue": (40, 90, 170), "green": (40, 120, 60), "gray": (90, 90, 100)}

@@ -1,10 +1,11 @@
 """FacesConfig: which faces the procedural Faces world draws and how many items each split holds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vl.data.faces.catalog import EXPRESSIONS, HAIR_COLORS, HAIR_STYLES, SKIN_TONES, FACE_WIDTHS
 from vl.data.cache import check_rendering
+from vl.data.faces.catalog import EXPRESSIONS, FACE_WIDTHS, HAIR_COLORS, HAIR_STYLES, SKIN_TONES
 from vl.errors import ConfigError, did_you_mean
 
 FACE_SPLITS = ("train", "val", "test")

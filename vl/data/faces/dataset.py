@@ -1,4 +1,5 @@
 """The Faces world as `datasets` objects: built once per config, cached with save_to_disk."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,10 @@ FACES_FEATURES = Features(
 
 
 def build_faces_dataset(
-    cfg: FacesConfig | None = None, splits: Sequence[str] | None = None, cache_dir: str | Path | None = None, num_proc: int | None = None,
+    cfg: FacesConfig | None = None,
+    splits: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
 ) -> DatasetDict:
     """The Faces splits (default: every split in cfg.splits) as a DatasetDict, cached under
     cache_dir/faces-<config hash>/<split>."""

@@ -5,6 +5,7 @@ surface (0 = the nose line) and height v (a fraction of the half-height, + down)
 x = cx + a * sin(phi + yaw) * sqrt(1 - v^2), is foreshortened by cos(phi + yaw), and is hidden once
 cos(phi + yaw) turns negative; the hair's back mass grows on the side the face turns away from. PIL
 polygons at `supersample` times the size, box-filtered down (anti-aliasing), as the Shapes world."""
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """Is a caption of a Faces image true? The world knows each face's yaw and expression, so a generated
 caption can be checked for what it claims, not only scored against references: the pose phrase
 ("turned to the left") and the expression word ("smiling") must be the face's own."""
+
 from __future__ import annotations
 
 import re

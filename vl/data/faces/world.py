@@ -1,5 +1,6 @@
 """FacesWorld: procedural faces with an identity, a pose (yaw) and an expression, each item a pure
 function of (config, split, index), with captions and labels."""
+
 from __future__ import annotations
 
 import itertools
@@ -70,8 +71,7 @@ def make_identities(seed: int, n: int, first: int = 0) -> list[Identity]:
     rng.shuffle(looks)
     eyes = list(EYE_COLORS)
     people = [
-        Identity(*look, eye_color=rng.choice(eyes), nose=round(rng.uniform(0.8, 1.2), 2), brow=round(rng.uniform(0.8, 1.3), 2))
-        for look in looks[: first + n]
+        Identity(*look, eye_color=rng.choice(eyes), nose=round(rng.uniform(0.8, 1.2), 2), brow=round(rng.uniform(0.8, 1.3), 2)) for look in looks[: first + n]
     ]
     return people[first:]
 

@@ -4,6 +4,7 @@ The grammar (nltk CFG notation) holds the sentence frames and all the wording; t
 in what depends on the scene. Noun phrases omit attributes at random ("a circle", "a red shape"),
 use "the" only when the description is unique in the scene, and count words are exact.
 """
+
 from __future__ import annotations
 
 import random
@@ -21,9 +22,7 @@ GRAMMAR = CFG.fromstring(resources.files("vl.data.shapes").joinpath("captions.cf
 # lhs -> list of right-hand sides; each item is (is_symbol, name-or-word). Built once for speed.
 _RULES: dict[str, list[tuple[tuple[bool, str], ...]]] = {}
 for _p in GRAMMAR.productions():
-    _RULES.setdefault(_p.lhs().symbol(), []).append(
-        tuple((True, s.symbol()) if isinstance(s, Nonterminal) else (False, s) for s in _p.rhs())
-    )
+    _RULES.setdefault(_p.lhs().symbol(), []).append(tuple((True, s.symbol()) if isinstance(s, Nonterminal) else (False, s) for s in _p.rhs()))
 MARGIN = 0.05  # closest/farthest must win by this share of the canvas to be said ("next to", "far from")
 
 
@@ -91,10 +90,7 @@ def noun_phrase(obj: ShapeObject, scene: Scene, rng: random.Random) -> list[str]
     generic = use_color and rng.random() < 0.12
     noun = rng.choice(GENERIC_NOUNS) if generic else rng.choice(SHAPE_WORDS[obj.shape])
     words = ([rng.choice(SIZE_WORDS[obj.size])] if use_size else []) + ([obj.color] if use_color else []) + [noun]
-    matches = sum(
-        (not use_size or o.size == obj.size) and (not use_color or o.color == obj.color) and (generic or o.shape == obj.shape)
-        for o in scene.objects
-    )
+    matches = sum((not use_size or o.size == obj.size) and (not use_color or o.color == obj.color) and (generic or o.shape == obj.shape) for o in scene.objects)
     det = "the" if matches == 1 and rng.random() < 0.4 else "a"
     return [det, *words]
 
@@ -140,9 +136,7 @@ def _kinds(w: CaptionWriter) -> list[str]:
 def _sized(w: CaptionWriter) -> list[str]:
     counts = Counter(o.size for o in w.scene.objects)
     sizes = w.rng.sample(sorted(counts), w.rng.randint(1, len(counts)))
-    phrases = [
-        _count_phrase(counts[s], w.rng.choice(GENERIC_NOUNS), w.rng, (w.rng.choice(SIZE_WORDS[s]),)) for s in sizes
-    ]
+    phrases = [_count_phrase(counts[s], w.rng.choice(GENERIC_NOUNS), w.rng, (w.rng.choice(SIZE_WORDS[s]),)) for s in sizes]
     return _join(phrases)
 
 

@@ -1,4 +1,5 @@
 """What the Shapes world can draw: colors, shapes (a registry of unit outlines), sizes, and their words."""
+
 from __future__ import annotations
 
 import math
@@ -106,10 +107,20 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "hexagon": ("hexagon",),
 }
 PLURALS: dict[str, str] = {
-    "circle": "circles", "disc": "discs", "square": "squares", "triangle": "triangles",
-    "diamond": "diamonds", "rhombus": "rhombuses", "star": "stars", "cross": "crosses",
-    "plus sign": "plus signs", "hexagon": "hexagons",
-    "shape": "shapes", "object": "objects", "figure": "figures", "item": "items",
+    "circle": "circles",
+    "disc": "discs",
+    "square": "squares",
+    "triangle": "triangles",
+    "diamond": "diamonds",
+    "rhombus": "rhombuses",
+    "star": "stars",
+    "cross": "crosses",
+    "plus sign": "plus signs",
+    "hexagon": "hexagons",
+    "shape": "shapes",
+    "object": "objects",
+    "figure": "figures",
+    "item": "items",
 }
 SIZE_WORDS: dict[str, tuple[str, ...]] = {"small": ("small", "little"), "large": ("large", "big")}
 GENERIC_NOUNS: tuple[str, ...] = ("shape", "object", "figure", "item")

@@ -1,10 +1,11 @@
 """ShapesConfig: what the procedural world draws and how many items each split holds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPES, SIZES
 from vl.data.cache import check_rendering
+from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPES, SIZES
 from vl.errors import ConfigError, did_you_mean
 
 SPLITS = ("train", "val", "test", "test_heldout")
@@ -20,18 +21,14 @@ class ShapesConfig:
     min_objects: int = 1
     max_objects: int = 6
     shapes: list[str] = field(default_factory=lambda: ["circle", "square", "triangle", "diamond", "star", "cross"])
-    colors: list[str] = field(
-        default_factory=lambda: ["red", "orange", "yellow", "green", "cyan", "blue", "purple"]
-    )
+    colors: list[str] = field(default_factory=lambda: ["red", "orange", "yellow", "green", "cyan", "blue", "purple"])
     sizes: list[str] = field(default_factory=lambda: ["small", "large"])
     background: str = "gray"
     # color+shape pairs never drawn in train/val/test; every test_heldout scene has at least one.
     heldout_pairs: list[str] = field(default_factory=lambda: ["red circle", "blue square", "green triangle", "yellow star"])
     captions_per_image: int = 5
     supersample: int = 4  # anti-aliasing: draw this many times larger, then box-filter down
-    splits: dict[str, int] = field(
-        default_factory=lambda: {"train": 10000, "val": 1000, "test": 1000, "test_heldout": 1000}
-    )
+    splits: dict[str, int] = field(default_factory=lambda: {"train": 10000, "val": 1000, "test": 1000, "test_heldout": 1000})
 
     def __post_init__(self) -> None:
         if not MIN_SIZE <= self.image_size <= MAX_SIZE:

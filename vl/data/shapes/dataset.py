@@ -1,4 +1,5 @@
 """The Shapes world as `datasets` objects: built once per config, cached with save_to_disk."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

@@ -5,6 +5,7 @@ Answers are balanced by construction: a yes/no (or left/right, top/bottom, small
 as a pair with both answers in the same image, or not at all; multi-answer types pick the answer
 first, uniformly among those the scene allows, then an object that has it.
 """
+
 from __future__ import annotations
 
 import random
@@ -80,9 +81,7 @@ def _side_question(axis: str, low: str, high: str, form: str):
         highs = [o for o in scene.objects if getattr(o, axis) > mid + m]
         if not lows or not highs:
             return []
-        return _binary_pair(
-            (form.format(_name(rng.choice(lows))), low), (form.format(_name(rng.choice(highs))), high), rng
-        )
+        return _binary_pair((form.format(_name(rng.choice(lows))), low), (form.format(_name(rng.choice(highs))), high), rng)
 
     return ask
 
@@ -183,9 +182,7 @@ def _compare_count(scene, rng, shapes, sizes, avoid):
         return []
     q = "are there more {} than {}?"
     yes, no = rng.choice(more), rng.choice(not_more)
-    return _binary_pair(
-        (q.format(PLURALS[yes[0]], PLURALS[yes[1]]), "yes"), (q.format(PLURALS[no[0]], PLURALS[no[1]]), "no"), rng
-    )
+    return _binary_pair((q.format(PLURALS[yes[0]], PLURALS[yes[1]]), "yes"), (q.format(PLURALS[no[0]], PLURALS[no[1]]), "no"), rng)
 
 
 def _compare_pairwise(forms: tuple[str, ...], holds: Callable[[ShapeObject, ShapeObject], bool]):
@@ -219,8 +216,6 @@ ASKERS: dict[str, Callable[..., list[tuple[str, str]]]] = {
     "exist": _exist,
     "compare_count": _compare_count,
     "compare_size": _compare_pairwise(("is {} larger than {}?",), _larger),
-    "compare_shape": _compare_pairwise(
-        ("do {} and {} have the same shape?", "is {} the same shape as {}?"), lambda a, b: a.shape == b.shape
-    ),
+    "compare_shape": _compare_pairwise(("do {} and {} have the same shape?", "is {} the same shape as {}?"), lambda a, b: a.shape == b.shape),
 }
 assert set(ASKERS) == set(QUESTION_FAMILIES)

@@ -1,4 +1,5 @@
 """Draw a scene: PIL polygons at `supersample` times the size, box-filtered down (anti-aliasing)."""
+
 from __future__ import annotations
 
 from PIL import Image, ImageDraw

@@ -6,6 +6,7 @@ Relations are between object centres: `a left_of b` iff a.x < b.x, `a above b` i
 Layout keeps the boxes of every pair at least `gap` apart (so shapes never overlap or touch) and
 their centres at least `axis_gap` apart on both axes, so left/right/above/below are never a coin toss.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,9 +62,7 @@ def sample_scene(rng: random.Random, size: int, specs: list[tuple[str, str, str]
             for _ in range(60):
                 x, y = rng.uniform(hx + pad, size - hx - pad), rng.uniform(hy + pad, size - hy - pad)
                 if all(
-                    abs(x - px) >= axis_gap
-                    and abs(y - py) >= axis_gap
-                    and (abs(x - px) >= hx + phx + gap or abs(y - py) >= hy + phy + gap)
+                    abs(x - px) >= axis_gap and abs(y - py) >= axis_gap and (abs(x - px) >= hx + phx + gap or abs(y - py) >= hy + phy + gap)
                     for (px, py), (phx, phy) in zip(centres, halves)
                 ):
                     centres.append((x, y))

@@ -1,5 +1,6 @@
 """ShapesWorld: every item is a pure function of (config, split, index), so any item can be made
 alone, in any order, in any worker process, and comes out byte-identical."""
+
 from __future__ import annotations
 
 import random

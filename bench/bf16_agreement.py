@@ -10,13 +10,13 @@ import argparse
 
 import torch
 
-from tasks.common.caption_task import caption_images
-from tasks.common.data import open_captions
-from tasks.common.experiment import ExperimentConfig
 from vl.config import load_config
+from vl.data.specs import open_captions
+from vl.experiment import ExperimentConfig
 from vl.generation import GenerationConfig
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
+from vl.tasks.caption import caption_images
 
 
 def main() -> None:

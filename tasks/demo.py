@@ -15,17 +15,17 @@ from pathlib import Path
 
 import torch
 
-from tasks.common.caption_task import caption_images
 from tasks.common.cli import cli
-from tasks.common.data import open_captions, read_image
-from tasks.common.experiment import ExperimentConfig
 from tasks.train import main as train
 from vl.config import load_config
 from vl.data.preview import image_grid
 from vl.data.schema import write_json
+from vl.data.specs import open_captions, read_image
+from vl.experiment import ExperimentConfig
 from vl.metrics import caption_scores, format_table
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
+from vl.tasks.caption import caption_images
 
 CONFIG = Path("configs/shapes/caption.yaml")
 OUT = Path("demo")

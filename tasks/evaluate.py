@@ -5,7 +5,7 @@
     python -m tasks.evaluate --model runs/shapes-multitask/model --data shapes:test --task vqa
     python -m tasks.evaluate --vqa-questions Q.json --vqa-annotations A.json --predictions results.json
 
---task names a head of the model (caption, vqa, qgen, tag); a model with one head needs none.
+--task names a head of the model (caption, vqa, qgen, tag, classify...); a model with one head needs none.
 Prints a table, writes the scores as JSON (--out) and the model's outputs in the standard results format.
 """
 
@@ -16,34 +16,29 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from tasks.common.caption_task import caption_images
-from tasks.common.classify_task import accuracy_summary, classify_images
 from tasks.common.cli import cli
-from tasks.common.data import LABEL_SPEC_HELP, SPEC_HELP, VQA_SPEC_HELP, open_captions, open_labels, open_tags, open_vqa
-from tasks.common.experiment import ExperimentConfig
-from tasks.common.qgen_task import score_questions
-from tasks.common.tag_task import tag_probabilities
-from tasks.common.vqa_task import answer_questions, vqa_records, vqa_summary
 from vl.config import load_config
-from vl.data.coco import read_coco_references, read_coco_results, to_coco_results
-from vl.data.faces.truth import caption_truth
+from vl.data.coco import read_coco_references, read_coco_results
 from vl.data.schema import write_json
-from vl.data.vqa import read_vqa_annotations, read_vqa_results, to_vqa_results
+from vl.data.vqa import read_vqa_annotations, read_vqa_results
 from vl.errors import ConfigError
-from vl.metrics import CAPTION_METRICS, caption_scores, format_table, tag_scores, vqa_accuracy
+from vl.experiment import ExperimentConfig
+from vl.metrics import CAPTION_METRICS, caption_scores, format_table, vqa_accuracy
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
+from vl.registry import TASKS
+from vl.tasks import task_kind
+from vl.tasks.vqa import vqa_table
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tasks.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, help="a folder saved by training (save_pretrained)")
-    p.add_argument("--task", help="which head of the model to evaluate (caption, vqa, qgen, tag, classify)")
-    p.add_argument("--data", help=f"images and references: {SPEC_HELP}; for vqa/qgen: {VQA_SPEC_HELP}; for classify: {LABEL_SPEC_HELP}")
+    p.add_argument("--task", help="which head of the model to evaluate (its name; a model with one head needs none)")
+    p.add_argument("--data", help="images and references; by kind of head: " + "; ".join(f"{k}: {TASKS.get(k).data_help}" for k in TASKS))
     p.add_argument("--coco-ann", type=Path, help="caption references from a COCO captions file")
     p.add_argument("--vqa-questions", type=Path, help="VQA v2 questions file (with --vqa-annotations)")
     p.add_argument("--vqa-annotations", type=Path, help="VQA v2 annotations file")
@@ -103,14 +98,6 @@ def _vqa_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     return {**acc, "predictions": str(args.predictions), "annotations": str(args.vqa_annotations)}, vqa_table(acc), out, f"{acc['questions']} questions"
 
 
-def vqa_table(acc: dict[str, Any]) -> str:
-    """Overall, per answer type and per question type accuracy, as the official demo prints them."""
-    rows = [f"Overall Accuracy is: {acc['overall']:.2f}", "Per Answer Type Accuracy is the following:"]
-    rows += [f"  {k:24} {v:6.2f}" for k, v in acc["perAnswerType"].items()]
-    rows += ["Per Question Type Accuracy is the following:"] + [f"  {k:24} {v:6.2f}" for k, v in acc["perQuestionType"].items()]
-    return "\n".join(rows)
-
-
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The training config saved with the model (its Shapes world and generation settings), or the defaults."""
     saved = args.model / "train_config.yaml"
@@ -122,56 +109,22 @@ def _experiment(args: argparse.Namespace) -> ExperimentConfig:
 def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     if args.predictions is not None:
         raise ConfigError("pass either --model (its outputs are scored) or --predictions (a results file), not both")
-    if args.data is None:
-        raise ConfigError(f"with --model, say which images with --data ({SPEC_HELP}; vqa/qgen: {VQA_SPEC_HELP})")
     cfg = _experiment(args)
     model = VLModel.from_pretrained(args.model).eval()
     processor = VLProcessor.from_pretrained(args.model)
     task = model._task(args.task)
-    kind = model.heads[task].registry_name
+    kind = task_kind(model, task)(task, cfg)
+    if args.data is None:
+        raise ConfigError(f"with --model, say which data with --data ({kind.data_help})")
+    kind.bind(processor, model)
     name = f"{task}_{args.data.replace(':', '_').replace('/', '_')[:60]}"
-    skip = cfg.data.skip_bad_images
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-        if kind == "caption":
-            rows = open_captions(args.data, cfg.data, args.max_images)
-            preds, refs = caption_images(model, processor, rows, cfg, args.batch_size, task=task)
-            results = write_json(to_coco_results(preds), args.model / f"results_{name}.json")
-            scores = caption_scores(refs, preds, _caption_metrics(args))
-            table, what = format_table({"score": scores["metrics"]}, scores["skipped"]), f"{scores['images']} images of {len(refs)}"
-            if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
-                scores["truth"] = caption_truth(rows.remove_columns("image"), preds)
-                table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n" + "\n".join(
-                    f"  {k:22} {v:.4f}" for k, v in scores["truth"].items()
-                )
-        elif kind == "vqa":
-            rows = open_vqa(args.data, cfg.data, args.max_images)
-            preds = answer_questions(model, processor, rows, task, args.batch_size, skip_bad_images=skip)
-            results = write_json(to_vqa_results(preds), args.model / f"results_{name}.json")
-            acc = vqa_accuracy([r for r in vqa_records(rows) if r["question_id"] in preds], preds)
-            scores, what = {**acc, "summary": vqa_summary(rows, preds)}, f"{acc['questions']} questions"
-            table = vqa_table(acc) + "\nPer question family:\n" + "\n".join(f"  {k:24} {v:6.2f}" for k, v in scores["summary"].items())
-        elif kind == "qgen":
-            rows = open_vqa(args.data, cfg.data, args.max_images)
-            metrics, generated = score_questions(model, processor, rows, cfg, task, args.batch_size, metrics=tuple(_caption_metrics(args)))
-            results = write_json(generated, args.model / f"questions_{name}.json")
-            scores, table = {"metrics": metrics}, format_table({"score": {k: v for k, v in metrics.items() if k in CAPTION_METRICS}})
-            what = f"{len(generated)} generated questions"
-            if "answerability" in metrics:
-                table += f"\nanswerability (the model's VQA head gives the answer asked for): {metrics['answerability']:.4f}"
-        elif kind == "classify":
-            rows = open_labels(args.data, cfg.data, args.max_images)
-            scores = accuracy_summary(rows, classify_images(model, processor, rows, task, args.batch_size, skip_bad_images=skip))
-            results, what = None, f"{len(rows)} images"
-            table = "\n".join(f"{k:22} {v:.4f}" for k, v in scores.items())
-        elif kind == "tag":
-            probs, targets = tag_probabilities(model, processor, open_tags(args.data, cfg.data, args.max_images), task, args.batch_size, skip_bad_images=skip)
-            scores = tag_scores(probs, targets, model.heads[task].cfg.threshold)
-            results, what = None, f"{len(probs)} images"
-            table = "\n".join(f"{k:12} {v:.4f}" if isinstance(v, float) else f"{k:12} {v}" for k, v in scores.items())
-        else:
-            raise ConfigError(f"no evaluation for a '{kind}' head")
+        rows = kind.open(args.data, args.max_images)
+        outputs = kind.infer(model, rows, batch_size=args.batch_size)
+        report = kind.report(rows, outputs, _caption_metrics(args))
+    results = write_json(report.results, args.model / f"{report.results_prefix}_{name}.json") if report.results is not None else None
     out = args.out or args.model / f"scores_{name}.json"
-    return {**scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, table, out, what
+    return {**report.scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, report.table, out, report.what
 
 
 if __name__ == "__main__":

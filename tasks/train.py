@@ -17,10 +17,10 @@ from accelerate.utils import GradientAccumulationPlugin, set_seed
 
 from tasks.common.accelerator import new_accelerator
 from tasks.common.cli import cli, training_args
-from tasks.common.experiment import ExperimentConfig
 from tasks.common.loop import fit
 from tasks.common.multitask import MultiTask
 from vl.config import load_config, save_config, to_dict
+from vl.experiment import ExperimentConfig
 
 HEADLINE = ("CIDEr", "accuracy", "answerability", "mAP", "F1")  # the metrics the summary line shows
 

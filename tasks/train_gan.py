@@ -26,10 +26,10 @@ from gan.train import FaceGAN
 from tasks.common import checkpoint
 from tasks.common.accelerator import new_accelerator
 from tasks.common.cli import cli, training_args
-from tasks.common.data import EpochSampler
 from tasks.common.loop import endless
 from vl.config import load_config, save_config
 from vl.data.faces.dataset import build_faces_dataset
+from vl.data.specs import EpochSampler
 from vl.errors import ConfigError
 
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from tasks import evaluate, train, train_gan
-from tasks.common.data import ImageReader, open_labels
-from tasks.common.experiment import ExperimentConfig
 from tasks.common.multitask import MultiTask
 from vl.config import load_config
+from vl.data.specs import ImageReader, open_labels
 from vl.errors import ConfigError
+from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
 
 HERE = Path(__file__).parent
@@ -99,7 +99,7 @@ def test_gan_augment_config_errors(generator, tmp_path):
 def test_classic_augmentation_changes_training_images_only(tmp_path):
     from accelerate import Accelerator
 
-    from tasks.common.task import classic_augmentation
+    from vl.data.augment import classic_augmentation
 
     assert classic_augmentation(load_config(ExperimentConfig, FACES).data.augment) is None
     cfg = load_config(ExperimentConfig, FACES, ["data.augment.flip=true", "data.augment.shift=0.1", "data.augment.color=0.3"])

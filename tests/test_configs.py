@@ -6,10 +6,10 @@ import pytest
 from accelerate.commands.config.config_args import ClusterConfig
 
 from gan.config import GANExperimentConfig
-from tasks.common.experiment import ExperimentConfig
 from vl.config import load_config
 from vl.data.shapes import ShapesConfig
 from vl.errors import ConfigError
+from vl.experiment import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 GAN_RUNS = [ROOT / "configs" / "gan" / "faces.yaml"]  # tasks.train_gan configs

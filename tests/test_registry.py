@@ -33,3 +33,24 @@ def test_duplicate_registration_is_an_error():
     reg.register("a")(lambda: None)
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("a")(lambda: None)
+
+
+def test_a_registered_class_knows_its_name():
+    reg = Registry("widget")
+
+    @reg.register("gadget")
+    class Gadget:
+        pass
+
+    assert Gadget.registry_name == "gadget"
+
+
+def test_every_head_module_registers_itself():
+    """A new head file under vl/heads/ is found without editing the package's __init__."""
+    import pkgutil
+
+    import vl.heads
+    from vl.registry import HEADS
+
+    modules = {m.name for m in pkgutil.iter_modules(vl.heads.__path__)} - {"build", "fusion"}
+    assert modules <= set(HEADS.keys()) | {"__init__"}

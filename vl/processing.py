@@ -44,11 +44,16 @@ class VLProcessor(ProcessorMixin):
     def __call__(self, images: Sequence[Image.Image] | None = None, text: Sequence[str] | None = None, max_length: int = 32, **_: Any) -> BatchFeature:
         out: dict[str, torch.Tensor] = {}
         if images is not None:
-            rgb = [im.convert("RGB") if im.mode != "RGB" else im for im in images]
-            out["pixel_values"] = self.image_processor(rgb, return_tensors="pt")["pixel_values"]
+            out.update(self.visual_inputs(images))
         if text is not None:
             out.update(self.encode_captions(text, max_length))
         return BatchFeature(out)
+
+    def visual_inputs(self, media: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
+        """The encoder's input for a batch of decoded media, the one path training and inference share:
+        images -> {"pixel_values": (B, C, H, W)}."""
+        rgb = [im.convert("RGB") if im.mode != "RGB" else im for im in media]
+        return {"pixel_values": self.image_processor(rgb, return_tensors="pt")["pixel_values"]}
 
     def encode_captions(self, text: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
         """Teacher-forcing tensors: input_ids = BOS w1..wn, labels = w1..wn EOS, each at most max_length."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from vl.errors import ConfigError, did_you_mean
@@ -16,13 +18,16 @@ class Registry:
         self._items: dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator that adds the decorated callable under `name` (default: its __name__)."""
+        """Decorator that adds the decorated callable under `name` (default: its __name__). A class also
+        gets `registry_name = name`, so it never spells its own name twice (a saved config needs it)."""
 
         def add(obj: Callable[..., Any]) -> Callable[..., Any]:
             key = name or obj.__name__
             if key in self._items:
                 raise ValueError(f"{self.kind} '{key}' is registered twice")
             self._items[key] = obj
+            if isinstance(obj, type):
+                obj.registry_name = key
             return obj
 
         return add
@@ -54,6 +59,14 @@ class Registry:
         return f"Registry({self.kind!r}, {self.keys()})"
 
 
+def import_modules(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package so that each registers what it defines: a new head, encoder or
+    task kind is one new file, with no list elsewhere to extend. Called from the package's __init__."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
+
+
 # One registry per kind of component; each package's __init__ imports its modules so they register.
 ENCODERS = Registry("encoder")
 HEADS = Registry("head")
+TASKS = Registry("task kind")  # how a head type is trained, run and scored (vl.tasks), by head type

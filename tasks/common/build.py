@@ -8,8 +8,8 @@ from typing import Any
 
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
-from tasks.common.experiment import ExperimentConfig
 from vl.errors import ConfigError
+from vl.experiment import ExperimentConfig
 from vl.modeling import VLConfig, VLModel
 from vl.processing import VLProcessor, image_processor, train_tokenizer
 

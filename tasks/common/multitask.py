@@ -1,6 +1,6 @@
 """A run's tasks on one shared encoder: every task's data, one processor and one model with all the
 heads, a training step that adds the tasks' weighted losses, and an evaluation that reports each task.
-A single-task run is the same thing with one task."""
+A single-task run is the same thing with one task. Each task is reached through its kind (vl.tasks)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,12 @@ import torch
 from accelerate import Accelerator
 
 from tasks.common.build import build_model, build_processor
-from tasks.common.caption_task import CaptionTask
-from tasks.common.classify_task import ClassifyTask
-from tasks.common.experiment import ExperimentConfig
-from tasks.common.qgen_task import QGenTask
-from tasks.common.tag_task import TagTask
-from tasks.common.task import TaskPart
-from tasks.common.vqa_task import VQATask
 from vl.config import save_config
 from vl.errors import ConfigError
+from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
-
-TASK_KINDS: dict[str, type[TaskPart]] = {t.kind: t for t in (CaptionTask, VQATask, QGenTask, TagTask, ClassifyTask)}
+from vl.registry import TASKS
+from vl.tasks import TaskKind
 
 
 class MultiTask:
@@ -31,12 +25,12 @@ class MultiTask:
 
     def __init__(self, cfg: ExperimentConfig, accelerator: Accelerator):
         self.cfg, self.accelerator = cfg, accelerator
-        self.parts: dict[str, TaskPart] = {}
+        self.parts: dict[str, TaskKind] = {}
         for name, task in cfg.task_configs().items():
             kind = cfg.model.heads[name].get("type", name)
-            if kind not in TASK_KINDS:
-                raise ConfigError(f"head '{name}' is a '{kind}' head; no task trains it (tasks: {', '.join(TASK_KINDS)})")
-            self.parts[name] = TASK_KINDS[kind](name, cfg, task)
+            if kind not in TASKS:
+                raise ConfigError(f"head '{name}' is a '{kind}' head; no task trains it (tasks: {', '.join(TASKS)})")
+            self.parts[name] = TASKS.get(kind)(name, cfg, task)
         self.name = "+".join(self.parts)
         out = Path(cfg.train.output_dir)
         with accelerator.main_process_first():  # the main process builds caches; the others then read them
@@ -47,12 +41,16 @@ class MultiTask:
         self.model = build_model(cfg, self.processor, fields)
         for part in self.parts.values():
             part.bind(self.processor, self.model)
+        # heads no task trains get no gradient: freeze them, so DDP does not wait for their gradients
+        for name, head in self.model.heads.items():
+            if name not in self.parts:
+                head.requires_grad_(False)
 
     def describe(self) -> str:
-        """One line per task: its training size and weight (and, for VQA, answers the classifier cannot give)."""
+        """One line per task: its training size and weight (and what its kind adds, e.g. answers out of vocabulary)."""
         lines = []
         for name, p in self.parts.items():
-            extra = f", {p.out_of_vocabulary} questions with an answer outside the vocabulary" if getattr(p, "out_of_vocabulary", 0) else ""
+            extra = f", {p.describe()}" if p.describe() else ""
             lines.append(f"  {name}: {len(p.train_items())} training items, batch {p.batch_size}, weight {p.weight:g}{extra}")
         return "\n".join(lines)
 
@@ -78,6 +76,7 @@ class MultiTask:
         return out
 
     def evaluate(self, model: VLModel) -> dict[str, float]:
+        """Every task's metrics; every process evaluates its share of the rows and all get the result."""
         model.eval()
         metrics = {}
         for name, part in self.parts.items():
@@ -85,8 +84,9 @@ class MultiTask:
         model.train()
         return metrics
 
-    def save(self, model: VLModel, folder: Path) -> None:
-        """save_pretrained model and processor, and the resolved config beside them."""
-        model.save_pretrained(folder)
+    def save(self, model: VLModel, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """save_pretrained model (with `state_dict` gathered from every process, when given) and processor,
+        and the resolved config beside them."""
+        model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         save_config(self.cfg, folder / "train_config.yaml")

@@ -18,8 +18,6 @@ from vl.registry import ENCODERS
 class ViTEncoder(nn.Module):
     """pixels (B, 3, H, W) -> tokens (B, N, D), N = (H / patch)^2 (+1 with a class token)."""
 
-    registry_name = "vit"
-
     @dataclass
     class Config:
         image_size: int = 64
@@ -59,6 +57,12 @@ class ViTEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)
+
+    input_kind = "image"  # (B, C, H, W)
+
+    def no_weight_decay(self) -> set[str]:
+        """Positions and the class token are not decayed."""
+        return {"pos", "cls"}
 
     def forward_features(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B, N, D)

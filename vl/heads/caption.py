@@ -27,8 +27,6 @@ class DecodeState:
 class CaptionHead(nn.Module):
     """forward(tokens (B, N, Dm), batch with input_ids (B, L) [and labels]) -> {"logits", "loss"}."""
 
-    registry_name = "caption"
-
     @dataclass
     class Config:
         dim: int = 256
@@ -62,6 +60,10 @@ class CaptionHead(nn.Module):
         self.apply(init_weights)
         if gpt2 is not None:
             self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
+
+    def no_weight_decay(self) -> set[str]:
+        """Token and position embeddings are not decayed."""
+        return {"embed.weight", "pos.weight"}
 
     # --- training -------------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -19,8 +19,6 @@ from vl.registry import HEADS
 class ClassifyHead(nn.Module):
     """forward(tokens (B, N, Dm), batch [with labels (B,) class indices]) -> {"logits" (B, C), "loss"}."""
 
-    registry_name = "classify"
-
     @dataclass
     class Config:
         labels: list[str] = field(default_factory=list)  # the label vocabulary, set from the training data

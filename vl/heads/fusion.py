@@ -26,6 +26,10 @@ class TextImageFusion(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(dim, memory_dim, heads, mlp_ratio, "gelu", dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
+    def no_weight_decay(self) -> set[str]:
+        """Token and position embeddings are not decayed."""
+        return {"embed.weight", "pos.weight"}
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         if ids.size(1) > self.max_len:
             raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")

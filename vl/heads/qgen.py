@@ -23,8 +23,6 @@ class QGenHead(nn.Module):
     """forward(tokens (B, N, Dm), batch with prompt_ids/prompt_mask (B, P) [input_ids/labels (B, L)])
     -> {"logits" (B, L, V), "loss"}; generate with VLModel.generate(pixels, task="qgen", prompt_ids=..., prompt_mask=...)."""
 
-    registry_name = "qgen"
-
     @dataclass
     class Config:
         dim: int = 256

@@ -23,8 +23,6 @@ from vl.registry import HEADS
 class TagHead(nn.Module):
     """forward(tokens (B, N, Dm), batch [with tag_targets (B, C) in {0, 1}]) -> {"logits" (B, C), "probs", "loss"}."""
 
-    registry_name = "tag"
-
     @dataclass
     class Config:
         tags: list[str] = field(default_factory=list)  # the tag vocabulary, set from the training data

@@ -42,8 +42,6 @@ class VQAHead(nn.Module):
     image of each question, when a batch asks several per image; answer_scores (Q, A);
     answer_input_ids/answer_labels]) -> {"logits" (Q, A), "loss"}."""
 
-    registry_name = "vqa"
-
     @dataclass
     class Config:
         dim: int = 256

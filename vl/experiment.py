@@ -134,15 +134,16 @@ class ExperimentConfig:
                 raise ConfigError(f"tasks.{name}: weight and batch_size must not be negative")
         # the heads whose evaluation decodes with `generation` must hold that many tokens (+ BOS): say so
         # now, not at the first evaluation
+        import vl.tasks  # noqa: F401  (fills TASKS; imported here because the task kinds import this module)
+        from vl.registry import TASKS
+
         for name in self.task_configs():
             spec = dict(self.model.heads[name])
-            cls = HEADS.get(spec.pop("type", name))
-            head_cfg = from_dict(cls.Config, spec, prefix=f"model.heads.{name}.")
-            key, positions = {
-                "caption": ("max_len", getattr(head_cfg, "max_len", 0)),
-                "qgen": ("decoder.max_len", getattr(getattr(head_cfg, "decoder", None), "max_len", 0)),
-            }.get(cls.registry_name, ("", 0))
-            if key and self.generation.max_new_tokens >= positions:
+            kind = spec.pop("type", name)
+            head_cfg = from_dict(HEADS.get(kind).Config, spec, prefix=f"model.heads.{name}.")
+            decoder = TASKS.get(kind).decoder_positions(head_cfg) if kind in TASKS else None
+            if decoder and self.generation.max_new_tokens >= decoder[1]:
+                key, positions = decoder
                 raise ConfigError(
                     f"generation.max_new_tokens is {self.generation.max_new_tokens}, but model.heads.{name}.{key} is {positions} "
                     f"(BOS included): lower generation.max_new_tokens to {positions - 1} or raise {key}"

@@ -16,6 +16,7 @@ from vl.data.images import read_image
 from vl.data.karpathy import load_karpathy
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
+from vl.data.shapes.questions import QUESTION_FAMILIES
 from vl.data.vqa import load_vqa
 from vl.errors import ConfigError, DataFormatError, did_you_mean
 
@@ -66,10 +67,12 @@ def open_labels(spec: str, data: Any, limit: int | None = None) -> Dataset:
 
 
 def open_vqa(spec: str, data: Any, limit: int | None = None) -> Dataset:
-    """VQA-form rows (one per question: image, ids, question, 10 answers, types) of the first `limit` images."""
+    """VQA-form rows (one per question: image, ids, question, 10 answers, types; Shapes rows also name
+    the question's family) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
         ds = to_vqa_dataset(_shapes(spec, data.shapes, limit))
+        ds = ds.map(lambda t: {"question_family": [QUESTION_FAMILIES[x] for x in t]}, input_columns="question_type", batched=True)
     elif kind == "vqa" and len(parts) == 3:
         ds = load_vqa(*parts)
         if limit is not None:

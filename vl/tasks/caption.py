@@ -1,0 +1,104 @@
+"""Captioning: (image, caption) pairs, teacher-forced loss, generated captions scored with the COCO
+caption metrics (and, for Faces rows, whether each caption is true of its face)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+
+from vl.data.augment import with_synthetic_views
+from vl.data.coco import to_coco_results
+from vl.data.faces.truth import caption_truth
+from vl.data.specs import SPEC_HELP, CaptionPairs, open_captions
+from vl.metrics import FAST_METRICS, caption_scores, format_table
+from vl.modeling import VLModel
+from vl.registry import TASKS
+from vl.tasks.base import Report, Rows, TaskKind
+
+
+@TASKS.register("caption")
+class CaptionTask(TaskKind):
+    data_help = SPEC_HELP
+
+    def open(self, spec: str, limit: int | None = None) -> Dataset:
+        return open_captions(spec, self.cfg.data, limit)
+
+    def texts(self) -> Iterable[str]:
+        return (c for caps in self.train_rows["captions"] for c in caps)
+
+    def head_fields(self, processor) -> dict[str, Any]:
+        return processor.caption_head_ids()
+
+    @classmethod
+    def decoder_positions(cls, head_cfg: Any) -> tuple[str, int]:
+        return "max_len", head_cfg.max_len
+
+    def train_items(self) -> torch.utils.data.Dataset:
+        counts = [len(caps) for caps in self.train_rows["captions"]]
+        items = with_synthetic_views(Rows(self.train_rows), self.cfg.data, self.label_field)
+        return CaptionPairs(items, items.caption_counts(counts) if hasattr(items, "caption_counts") else counts)
+
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        inputs, kept = self.inputs(rows, train=True)
+        return {**inputs, **self.processor.encode_captions([r["caption"] for r in kept], self.head.cfg.max_len - 1)}
+
+    def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The generated caption of each image (and, in periodic evaluation, the loss of its first reference)."""
+        ids = model.generate(**inputs, task=self.name, generation_config=self.cfg.generation)
+        out = [{"caption": c} for c in self.processor.batch_decode(ids)]
+        if self.eval_loss:
+            for o, loss in zip(out, self._reference_loss(model, inputs, rows).tolist()):
+                o["loss"] = loss
+        return out
+
+    eval_loss = False  # evaluate() sets it: the training curve shows the first reference's loss too
+
+    def evaluate(self, model: VLModel, accelerator=None) -> dict[str, float]:
+        self.eval_loss = True
+        try:
+            return super().evaluate(model, accelerator)
+        finally:
+            self.eval_loss = False
+
+    def _reference_loss(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> torch.Tensor:
+        """(B,) cross-entropy of each image's first reference, mean over its tokens."""
+        device = inputs["pixel_values"].device
+        text = self.processor.encode_captions([r["captions"][0] for r in rows], self.head.cfg.max_len - 1)
+        labels = text["labels"].to(device)
+        logits = model(**inputs, task=self.name, input_ids=text["input_ids"].to(device))["logits"].float()
+        token_loss = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        return token_loss.sum(1) / (labels != -100).sum(1).clamp(min=1)
+
+    def score(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
+        """The caption metrics (and the mean reference loss when it was computed)."""
+        preds, refs = self._by_image(rows, outputs)
+        losses = [o["loss"] for o in outputs.values() if "loss" in o]
+        return {**({"loss": sum(losses) / len(losses)} if losses else {}), **caption_scores(refs, preds, metrics)["metrics"]}
+
+    def report(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
+        preds, refs = self._by_image(rows, outputs)
+        scores = caption_scores(refs, preds, metrics)
+        table = format_table({"score": scores["metrics"]}, scores["skipped"])
+        if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
+            scores["truth"] = caption_truth(rows.remove_columns("image"), preds)
+            table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n"
+            table += "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
+        return Report(scores, table, f"{scores['images']} images of {len(refs)}", to_coco_results(preds))
+
+    @staticmethod
+    def _by_image(rows: Dataset, outputs: dict[int, Any]) -> tuple[dict[int, str], dict[int, list[str]]]:
+        """(generated caption, references), keyed by image_id, in the rows' order."""
+        ids, captions = rows["image_id"], rows["captions"]
+        preds = {ids[i]: outputs[i]["caption"] for i in sorted(outputs)}
+        return preds, {ids[i]: captions[i] for i in sorted(outputs)}
+
+
+def caption_images(model: VLModel, processor, rows: Dataset, cfg, batch_size: int = 64, name: str = "caption") -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Generated captions and references keyed by image_id (for scripts: the demo, benchmarks)."""
+    kind = CaptionTask(name, cfg)
+    kind.bind(processor, model)
+    return kind._by_image(rows, kind.infer(model, rows, batch_size=batch_size))

@@ -67,5 +67,12 @@ class FaceGenerator(nn.Module):
             x = block(x, cond)
         return self.out(x)
 
-    def forward(self, images: torch.Tensor, pose: torch.Tensor, expression: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(self.encode(images), pose, expression, noise)
+    def forward(
+        self, images: torch.Tensor, pose: torch.Tensor, expression: torch.Tensor, noise: torch.Tensor | None = None, own: tuple | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """decode(encode(images), pose, expression, noise); with own = (pose, expression, noise) of the
+        images themselves, also each face redrawn from the same code at its own pose: (fake, same).
+        Training calls go through forward, so a DDP-wrapped generator syncs every parameter."""
+        code = self.encode(images)
+        fake = self.decode(code, pose, expression, noise)
+        return fake if own is None else (fake, self.decode(code, *own))

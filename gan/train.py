@@ -113,9 +113,7 @@ class FaceGAN:
         t, real = self.cfg.train, batch["image"]
         pose, expression = target["pose"], target["expression"]
         with accelerator.autocast():
-            code = self.generator.encode(real)
-            fake = self.generator.decode(code, pose, expression, self.noise(real))
-            same = self.generator.decode(code, batch["pose"], batch["expression"], self.noise(real))
+            fake, same = self.generator(real, pose, expression, self.noise(real), own=(batch["pose"], batch["expression"], self.noise(real)))
             out = self.discriminator(self._augment(fake), pose, expression)
             adv = g_hinge(out["adv"].float())
             aux = aux_loss({k: v.float() for k, v in out.items()}, pose, expression, batch["identity"])

@@ -52,6 +52,14 @@ class VLModel(PreTrainedModel):
         config.heads = {n: head_spec(h) for n, h in self.heads.items()}
         self.post_init()
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names no weight decay applies to: what each part names in its own no_weight_decay()."""
+        names = set()
+        for prefix, module in self.named_modules():
+            if module is not self and hasattr(module, "no_weight_decay"):
+                names |= {f"{prefix}.{n}" for n in module.no_weight_decay()}
+        return names
+
     def _init_weights(self, module: nn.Module) -> None:
         """Every part initialises itself when built (a GPT-2 start or an HF backbone included); nothing to redo."""
 

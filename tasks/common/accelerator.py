@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import ProjectConfiguration
+from accelerate.utils import DistributedType, ProjectConfiguration
 
 from tasks.common.trackers import trackers
 
@@ -20,10 +21,13 @@ def new_accelerator(output_dir: str | Path, mixed_precision: str, tracker_names:
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     out = Path(output_dir)
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
         mixed_precision=mixed_precision or None,
         log_with=trackers(tracker_names, out / "logs"),
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         **kwargs,
     )
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and accelerator.distributed_type != DistributedType.FSDP:
+        accelerator.print(f"note: accelerate shards with FSDP on GPUs only; this run is {accelerator.distributed_type.value} on {accelerator.device.type}")
+    return accelerator

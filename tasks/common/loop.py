@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from tasks.common import checkpoint
-from tasks.common.experiment import ExperimentConfig
+from vl.experiment import ExperimentConfig
 
 
 class Task(Protocol):
@@ -25,7 +25,7 @@ class Task(Protocol):
     def train_loaders(self, seed: int) -> dict[str, torch.utils.data.DataLoader]: ...
     def training_step(self, model: torch.nn.Module, batches: dict[str, Any]) -> dict[str, torch.Tensor]: ...
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
-    def save(self, model: torch.nn.Module, folder: Path) -> None: ...
+    def save(self, model: torch.nn.Module, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None: ...
 
 
 def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str | None = None) -> dict[str, Any]:
@@ -55,12 +55,12 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
         while step < tc.steps:
             # every random draw of a step (augmentation, dropout) from a seed of its own: a resumed run
             # draws what an uninterrupted one did, whatever else used the global generator meanwhile
-            torch.manual_seed(tc.seed * 1_000_003 + step)
+            torch.manual_seed(step_seed(tc.seed, step, accelerator.process_index))
             losses, grad_norm = _optimizer_step(task, forward, model, batches, optimizer, accelerator, tc.grad_accum, tc.max_grad_norm)
             for k, v in losses.items():
                 loss_sums[k] = loss_sums.get(k, 0.0) + v
             n_loss += tc.grad_accum
-            scheduler.step()
+            advance_schedule(scheduler, accelerator)
             step += 1
             bar.update(1)
             if step % tc.log_every == 0 or step == tc.steps:
@@ -76,8 +76,9 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
                 checkpoint.save_checkpoint(accelerator, out, step, tc.keep_checkpoints)
     finally:
         bar.close()  # an error message then starts on a line of its own
+    state_dict = accelerator.get_state_dict(model)  # every process takes part: under FSDP the weights are sharded
     if accelerator.is_main_process:
-        task.save(accelerator.unwrap_model(model), out / "model")
+        task.save(accelerator.unwrap_model(model), out / "model", state_dict)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     logged["time_s"] = time.perf_counter() - start
@@ -101,12 +102,27 @@ def _optimizer_step(task, forward, model, batches, optimizer, accelerator: Accel
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices only: no decay for biases, norms, embeddings' positions and tokens."""
+    """Weight decay on weight matrices only: none on biases and norms (1-D) nor on the parameters the
+    model names in no_weight_decay() (positions, token embeddings: timm's convention)."""
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
+            (decay if p.ndim >= 2 and name not in skip else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def advance_schedule(scheduler: Any, accelerator: Accelerator) -> None:
+    """One learning-rate step, unless fp16's loss scaler skipped the optimizer step (inf/nan gradients):
+    the schedule follows the updates actually made."""
+    if not accelerator.optimizer_step_was_skipped:
+        scheduler.step()
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """The global RNG's seed for one step on one process: every process draws its own dropout and
+    augmentation, and a resumed run draws what an uninterrupted one did."""
+    return seed * 1_000_003 + step + rank * 1_000_000_007
 
 
 def _zip(streams: dict[str, Iterator[Any]]) -> Iterator[dict[str, Any]]:
@@ -130,10 +146,9 @@ def endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
 
 
 def _evaluate(task: Task, model: torch.nn.Module, accelerator: Accelerator, step: int) -> dict[str, float]:
-    metrics: dict[str, float] = {}
+    """Every process evaluates its share of the rows (task.evaluate gathers them); the main one logs."""
+    metrics = task.evaluate(accelerator.unwrap_model(model))
+    accelerator.log(metrics, step=step)
     if accelerator.is_main_process:
-        metrics = task.evaluate(accelerator.unwrap_model(model))
-        accelerator.log(metrics, step=step)
         tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    accelerator.wait_for_everyone()
     return metrics

@@ -160,8 +160,9 @@ class EncoderBlock(nn.Module):
         self.ls1 = LayerScale(dim, layer_scale) if layer_scale else nn.Identity()
         self.ls2 = LayerScale(dim, layer_scale) if layer_scale else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.ln1(x)))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, D); mask (B, 1, 1, N) (see key_mask) hides padding from attention."""
+        x = x + self.ls1(self.attn(self.ln1(x), mask=mask))
         return x + self.ls2(self.mlp(self.ln2(x)))
 
 

@@ -90,6 +90,29 @@ class VLModel(PreTrainedModel):
         c = decoder.cfg
         return generate(decoder, memory, c.bos_token_id, c.eos_token_id, c.pad_token_id, cfg, generator, mask)
 
+    @torch.inference_mode()
+    def embed_images(self, pixel_values: torch.Tensor, task: str | None = None) -> torch.Tensor:
+        """(B, E) unit-length image embeddings from an embedding head (one with embed_image / embed_text)."""
+        return self._embedding_head(task).embed_image(self.encoder.forward_features(pixel_values))
+
+    @torch.inference_mode()
+    def embed_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: str | None = None) -> torch.Tensor:
+        """(B, E) unit-length text embeddings, in the same space as embed_images; input_ids and
+        attention_mask as VLProcessor.encode_texts gives them ("ids", "mask")."""
+        return self._embedding_head(task).embed_text(input_ids, attention_mask)
+
+    def _embedding_head(self, task: str | None) -> nn.Module:
+        """The head `task` names, or the model's only embedding head; it must embed images and texts."""
+        if task is None:
+            found = [n for n, h in self.heads.items() if hasattr(h, "embed_text")]
+            if len(found) != 1:
+                raise ValueError(f"this model has {len(found) or 'no'} embedding heads among {list(self.heads)}; pass task=")
+            task = found[0]
+        head = self.heads[self._task(task)]
+        if not hasattr(head, "embed_text"):
+            raise ValueError(f"the '{task}' head does not embed images and texts")
+        return head
+
     def _task(self, task: str | None) -> str:
         if task is None:
             if len(self.heads) != 1:

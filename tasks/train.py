@@ -22,8 +22,6 @@ from tasks.common.multitask import MultiTask
 from vl.config import load_config, save_config, to_dict
 from vl.experiment import ExperimentConfig
 
-HEADLINE = ("CIDEr", "accuracy", "answerability", "mAP", "F1")  # the metrics the summary line shows
-
 
 @cli
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     result = fit(task, cfg, accelerator, args.resume)
     if skipped := task.skipped_images:
         accelerator.print(f"skipped {len(skipped)} unreadable images; first: {skipped[0]}")
-    evals = ", ".join(f"{k.removeprefix('val/').replace('/', ' ')} {v:.3f}" for k, v in result.items() if k.split("/")[-1] in HEADLINE)
+    headline = [f"val/{name}/{metric}" for name, part in task.parts.items() for metric in part.headline]
+    evals = ", ".join(f"{k.removeprefix('val/').replace('/', ' ')} {result[k]:.3f}" for k in headline if k in result)
     accelerator.print(
         f"done: {cfg.train.steps} steps in {_duration(time.perf_counter() - start)} "
         f"({result.get('train/samples_per_s', 0):.0f} samples/s), loss {result.get('train/loss', float('nan')):.3f}"

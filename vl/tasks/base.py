@@ -12,6 +12,7 @@ A kind provides (the rest is shared here):
     predict(model, inputs, rows)   one output per row of a batch: the batched inference step
     score(rows, outputs, metrics)  metrics of {row index: output}
     report(rows, outputs, metrics) what tasks.evaluate prints and writes          (default: score as a table)
+    data_help, headline            the data specs it takes; the metrics a run's summary line shows
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TaskKind:
     """One task of a run, or of an evaluation, through the head named `name` (see the module docstring)."""
 
     data_help = ""  # the data specs open() takes, for error messages and --help
+    headline: tuple[str, ...] = ()  # the metrics a run's one-line summary shows
     eval_batch_size = 64
     label_field: str | None = None  # the row field a `label` column was made from (synthetic views relabel it)
 

@@ -23,6 +23,7 @@ from vl.tasks.base import Report, Rows, TaskKind
 @TASKS.register("caption")
 class CaptionTask(TaskKind):
     data_help = SPEC_HELP
+    headline = ("CIDEr",)
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
         return open_captions(spec, self.cfg.data, limit)

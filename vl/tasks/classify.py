@@ -19,6 +19,7 @@ from vl.tasks.base import TaskKind
 @TASKS.register("classify")
 class ClassifyTask(TaskKind):
     data_help = LABEL_SPEC_HELP
+    headline = ("accuracy",)
     eval_batch_size = 128
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:

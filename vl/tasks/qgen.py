@@ -22,6 +22,7 @@ from vl.tasks.vqa import answer
 @TASKS.register("qgen")
 class QGenTask(TaskKind):
     data_help = VQA_SPEC_HELP
+    headline = ("CIDEr", "answerability")
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:
         return open_vqa(spec, self.cfg.data, limit)

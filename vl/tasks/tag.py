@@ -19,6 +19,7 @@ from vl.tasks.base import Report, TaskKind
 @TASKS.register("tag")
 class TagTask(TaskKind):
     data_help = TAG_SPEC_HELP
+    headline = ("mAP", "F1")
     eval_batch_size = 128
 
     def open(self, spec: str, limit: int | None = None) -> Dataset:

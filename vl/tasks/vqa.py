@@ -22,6 +22,7 @@ from vl.tasks.base import ImageGroups, Report, TaskKind, grouped_inputs
 @TASKS.register("vqa")
 class VQATask(TaskKind):
     data_help = VQA_SPEC_HELP
+    headline = ("accuracy",)
     eval_batch_size = 128
     out_of_vocabulary = 0
 

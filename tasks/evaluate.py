@@ -124,7 +124,8 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
         report = kind.report(rows, outputs, _caption_metrics(args))
     results = write_json(report.results, args.model / f"{report.results_prefix}_{name}.json") if report.results is not None else None
     out = args.out or args.model / f"scores_{name}.json"
-    return {**report.scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, report.table, out, report.what
+    what = report.what + (f"; skipped {len(kind.reader.skipped)} unreadable images, first: {kind.reader.skipped[0]}" if kind.reader.skipped else "")
+    return {**report.scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, report.table, out, what
 
 
 if __name__ == "__main__":

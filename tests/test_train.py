@@ -154,6 +154,8 @@ def test_a_corrupt_image_is_named_or_skipped_and_counted(tmp_path, capsys):
     assert len(errors) == 1 and "cannot read image" in errors[0] and "3.png" in errors[0] and "data.skip_bad_images=true" in errors[0]
     assert run_train(tmp_path / "b", *common, "data.skip_bad_images=true") == 0
     assert "skipped" in capsys.readouterr().out
+    assert evaluate_main(["--model", str(tmp_path / "b" / "model"), "--data", spec, "--metrics", "Bleu_4"]) == 0  # the saved config skips too
+    assert "skipped 1 unreadable images" in capsys.readouterr().out
 
 
 def test_a_missing_image_is_named(tmp_path, capsys):

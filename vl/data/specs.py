@@ -1,4 +1,5 @@
-"""Caption data for the tasks: data specs, image decoding that names bad files, (image, caption) pairs."""
+"""Data specs -> rows (`shapes:<split>`, `faces:<split>[:<label>]`, `coco:...`, `karpathy:...`, `vqa:...`),
+image decoding that names bad files, (image, caption) pairs, and the epoch sampler training uses."""
 
 from __future__ import annotations
 

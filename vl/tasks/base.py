@@ -30,7 +30,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from vl.data.augment import classic_augmentation, with_synthetic_views
-from vl.data.specs import EpochSampler, ImageReader
+from vl.data.specs import CaptionPairs, EpochSampler, ImageReader
 from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import FAST_METRICS
 from vl.modeling import VLModel
@@ -91,6 +91,13 @@ class TaskKind:
 
     def collate(self, items: list[Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def caption_pairs(self) -> torch.utils.data.Dataset:
+        """Every (image, caption) pair of the training rows, synthetic views included: the training
+        items of kinds that learn from captions (captioning, retrieval)."""
+        counts = [len(caps) for caps in self.train_rows["captions"]]
+        items = with_synthetic_views(Rows(self.train_rows), self.cfg.data, self.label_field)
+        return CaptionPairs(items, items.caption_counts(counts) if hasattr(items, "caption_counts") else counts)
 
     def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[Any]:
         raise NotImplementedError

@@ -10,14 +10,13 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from vl.data.augment import with_synthetic_views
 from vl.data.coco import to_coco_results
 from vl.data.faces.truth import caption_truth
-from vl.data.specs import SPEC_HELP, CaptionPairs, open_captions
+from vl.data.specs import SPEC_HELP, open_captions
 from vl.metrics import FAST_METRICS, caption_scores, format_table
 from vl.modeling import VLModel
 from vl.registry import TASKS
-from vl.tasks.base import Report, Rows, TaskKind
+from vl.tasks.base import Report, TaskKind
 
 
 @TASKS.register("caption")
@@ -39,9 +38,7 @@ class CaptionTask(TaskKind):
         return "max_len", head_cfg.max_len
 
     def train_items(self) -> torch.utils.data.Dataset:
-        counts = [len(caps) for caps in self.train_rows["captions"]]
-        items = with_synthetic_views(Rows(self.train_rows), self.cfg.data, self.label_field)
-        return CaptionPairs(items, items.caption_counts(counts) if hasattr(items, "caption_counts") else counts)
+        return self.caption_pairs()
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         inputs, kept = self.inputs(rows, train=True)

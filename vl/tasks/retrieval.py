@@ -10,12 +10,11 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from vl.data.augment import with_synthetic_views
-from vl.data.specs import SPEC_HELP, CaptionPairs, open_captions
+from vl.data.specs import SPEC_HELP, open_captions
 from vl.metrics import FAST_METRICS
 from vl.modeling import VLModel
 from vl.registry import TASKS
-from vl.tasks.base import Report, Rows, TaskKind
+from vl.tasks.base import Report, TaskKind
 
 RANKS = (1, 5, 10)
 
@@ -35,9 +34,7 @@ class RetrievalTask(TaskKind):
         return processor.caption_head_ids()
 
     def train_items(self) -> torch.utils.data.Dataset:
-        counts = [len(caps) for caps in self.train_rows["captions"]]
-        items = with_synthetic_views(Rows(self.train_rows), self.cfg.data, self.label_field)
-        return CaptionPairs(items, items.caption_counts(counts) if hasattr(items, "caption_counts") else counts)
+        return self.caption_pairs()
 
     def collate(self, pairs: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Images and their captions; pair_ids tell which pairs show the same image (all are positives)."""

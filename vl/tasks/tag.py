@@ -13,7 +13,7 @@ from vl.data.specs import TAG_SPEC_HELP, open_tags
 from vl.metrics import FAST_METRICS, tag_scores, tune_threshold
 from vl.modeling import VLModel
 from vl.registry import TASKS
-from vl.tasks.base import Report, TaskKind
+from vl.tasks.base import TaskKind
 
 
 @TASKS.register("tag")
@@ -47,11 +47,6 @@ class TagTask(TaskKind):
     def score(self, rows: Dataset, outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
         """mAP, and F1 at the head's threshold."""
         return tag_scores(*self._arrays(rows, outputs), self.head.cfg.threshold)
-
-    def report(self, rows: Dataset, outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
-        scores = self.score(rows, outputs, metrics)
-        table = "\n".join(f"{k:12} {v:.4f}" if isinstance(v, float) else f"{k:12} {v}" for k, v in scores.items())
-        return Report(scores, table, f"{len(outputs)} images")
 
     def _arrays(self, rows: Dataset, outputs: dict[int, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(probs, targets), each (images, tags), of the scored rows."""

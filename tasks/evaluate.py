@@ -1,8 +1,9 @@
-"""Score a model or a results file: COCO caption metrics, the official VQA accuracy, QG, tagging.
+"""Score a model or a results file: COCO caption metrics, the official VQA accuracy, QG, tagging, retrieval.
 
     python -m tasks.evaluate --model runs/shapes-caption/model --data shapes:test            # generate, score
     python -m tasks.evaluate --coco-ann captions_val2014.json --predictions results.json     # a caption file
     python -m tasks.evaluate --model runs/shapes-multitask/model --data shapes:test --task vqa
+    python -m tasks.evaluate --model runs/shapes-retrieval/model --data shapes:test              # recall@1/5/10
     python -m tasks.evaluate --vqa-questions Q.json --vqa-annotations A.json --predictions results.json
 
 --task names a head of the model (caption, vqa, qgen, tag, classify...); a model with one head needs none.

@@ -53,6 +53,14 @@ def last_logged(out: Path) -> dict[str, float]:
     return values
 
 
+def test_two_processes_with_torchrun(tmp_path):
+    done = torchrun(
+        "tasks.train", "--config", str(ROOT / "tests" / "tiny_caption.yaml"), f"train.output_dir={tmp_path / 'ddp'}", "train.steps=4", "train.eval_every=4"
+    )
+    assert "world size 2" in done.stdout
+    assert VLModel.from_pretrained(tmp_path / "ddp" / "model") is not None
+
+
 def test_multitask_training_and_sharded_evaluation_on_two_processes(tmp_path):
     spec = yaml.safe_load((ROOT / "tests" / "tiny_multitask.yaml").read_text())
     spec["model"]["heads"]["spare"] = {"type": "tag", "dim": 32, "heads": 2, "tags": ["red", "blue"]}  # no task trains it

@@ -107,30 +107,6 @@ def test_loading_checkpoints_never_unpickles(tmp_path, monkeypatch):
     assert run_train(tmp_path / "run", "train.steps=6", "--resume", "latest") == 0
 
 
-def test_two_processes_with_torchrun(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-        "-m",
-        "tasks.train",
-        "--config",
-        TINY,
-        f"train.output_dir={tmp_path / 'ddp'}",
-        "train.steps=4",
-        "train.eval_every=4",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "world size 2" in done.stdout
-    assert VLModel.from_pretrained(tmp_path / "ddp" / "model") is not None
-
-
 def coco_folder(tmp_path: Path, bad: str) -> str:
     """A 6-image COCO caption set written to disk, one image broken (`corrupt`) or gone (`missing`)."""
     images, anns = [], []

@@ -28,6 +28,7 @@ from vl.data.vqa import read_vqa_annotations, read_vqa_results
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 from vl.metrics import CAPTION_METRICS, caption_scores, format_table, vqa_accuracy
+from vl.metrics.vqa import VQA_EVALS
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
 from vl.registry import TASKS
@@ -49,6 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-beams", type=int, default=None, help="override the model's generation config")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--bf16", action="store_true", help="run the model under bf16 autocast")
+    p.add_argument(
+        "--vqa-eval", choices=tuple(VQA_EVALS), default=None,
+        help="the official VQA accuracy as its code is today (master, the default) or as of 2017 (legacy: LAVIS/BLIP's copy)",
+    )  # fmt: skip
     p.add_argument("--metrics", default=",".join(CAPTION_METRICS), help="caption metrics, a subset of " + ",".join(CAPTION_METRICS))
     p.add_argument("--out", type=Path, default=None, help="scores JSON (default: beside the model or the predictions)")
     return p.parse_args(argv)
@@ -94,7 +99,8 @@ def _caption_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
 def _vqa_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     if not (args.vqa_questions and args.vqa_annotations and args.predictions):
         raise ConfigError("scoring a VQA results file takes --vqa-questions, --vqa-annotations and --predictions")
-    acc = vqa_accuracy(read_vqa_annotations(args.vqa_annotations, args.vqa_questions), read_vqa_results(args.predictions))
+    version = args.vqa_eval or "master"
+    acc = vqa_accuracy(read_vqa_annotations(args.vqa_annotations, args.vqa_questions), read_vqa_results(args.predictions), version=version)
     out = args.out or args.predictions.with_name(args.predictions.stem + "_scores.json")
     return {**acc, "predictions": str(args.predictions), "annotations": str(args.vqa_annotations)}, vqa_table(acc), out, f"{acc['questions']} questions"
 
@@ -104,7 +110,8 @@ def _experiment(args: argparse.Namespace) -> ExperimentConfig:
     saved = args.model / "train_config.yaml"
     cfg = load_config(ExperimentConfig, saved if saved.is_file() else None)
     gen = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v is not None}
-    return replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
+    cfg = replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
+    return replace(cfg, evaluation=replace(cfg.evaluation, vqa_eval=args.vqa_eval)) if args.vqa_eval else cfg
 
 
 def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:

@@ -45,6 +45,7 @@ def test_evaluate_each_head_and_rescore_the_vqa_results_file(trained, capsys, tm
         assert evaluate_main(["--model", str(model), "--task", task, "--data", "shapes:test", "--metrics", "Bleu_4,CIDEr"]) == 0, task
     printed = capsys.readouterr().out
     assert "Overall Accuracy is:" in printed and "answerability" in printed and "mAP" in printed
+    assert "VQA accuracy by the official vqaEval.py, current master" in printed
     vqa_scores = json.loads((model / "scores_vqa_shapes_test.json").read_text())
     results = json.loads((model / "results_vqa_shapes_test.json").read_text())
     assert results and set(results[0]) == {"question_id", "answer"}

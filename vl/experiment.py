@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from vl.config import check_train_section, from_dict
 from vl.data.faces import FacesConfig
@@ -119,11 +119,19 @@ class TrainConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """How evaluation scores (during training and in tasks.evaluate, which can override it)."""
+
+    vqa_eval: Literal["master", "legacy"] = "master"  # the official VQA accuracy: today's code, or 2017's (LAVIS/BLIP)
+
+
+@dataclass
 class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tasks: dict[str, TaskConfig] = field(default_factory=dict)  # by head name; empty: every head, weight 1
 
     def __post_init__(self) -> None:

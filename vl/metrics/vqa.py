@@ -1,9 +1,16 @@
 """The official VQA v2 accuracy (GT-Vision-Lab/VQA, PythonEvaluationTools/vqaEvaluation/vqaEval.py),
-reimplemented so that it gives the same numbers on the same files, quirks included:
+reimplemented so that it gives the same numbers on the same files, quirks included. Two versions:
 
-- the prediction is always normalized (punctuation, then lower case, number words to digits, articles
-  dropped, contractions restored); the human answers are *not* lower-cased or digit-mapped, and get
-  the punctuation step only when the ten of them disagree;
+- "master" (the default; the official code since commit a013f00, "Fixed processing answers bug",
+  March 2021): human answers and prediction lose tabs, newlines and outer spaces; when the ten human
+  answers are all identical nothing more is done to either (so "Yes" against ten "yes" scores 0); when
+  they differ, both get the punctuation step and the word step (lower case, number words to digits,
+  articles dropped, contractions restored);
+- "legacy" (the 2017 code, which LAVIS and BLIP vendor, so papers' numbers used it): the prediction
+  is always normalized (punctuation + word step); the human answers are never lower-cased or
+  digit-mapped, keep their tabs and newlines, and get the punctuation step only when they disagree.
+
+In both:
 - each human answer is left out in turn and the prediction scores min(1, matches among the other
   nine / 3); the question's accuracy is the mean of those;
 - the period-stripping regex is applied with count=re.UNICODE (32 replacements at most), as the
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from vl.errors import DataFormatError
 
@@ -184,21 +191,44 @@ def process_digit_article(text: str) -> str:
     return " ".join(CONTRACTIONS.get(w, w) for w in words)
 
 
+VQAEval = Literal["master", "legacy"]
+VQA_EVALS: dict[str, str] = {
+    "master": "official vqaEval.py, current master (2021: answers normalized only when the humans disagree)",
+    "legacy": "official vqaEval.py as of 2017 (LAVIS/BLIP's copy: prediction always normalized, humans punctuation-only)",
+}
+
+
+def _clean(text: str) -> str:
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
 def normalize_answer(answer: str) -> str:
-    """A predicted answer as the official evaluation compares it: "Two." -> "2", "the dog" -> "dog"."""
-    answer = answer.replace("\n", " ").replace("\t", " ").strip()
-    return process_digit_article(process_punctuation(answer))
+    """An answer fully normalized as the official evaluation normalizes it: "Two." -> "2", "the dog" ->
+    "dog". What training targets and answer vocabularies use (so "2" and "two" are one class), and what
+    the legacy evaluation does to every prediction."""
+    return process_digit_article(process_punctuation(_clean(answer)))
 
 
-def question_accuracy(prediction: str, human_answers: Sequence[Mapping[str, Any] | str]) -> float:
+def question_accuracy(prediction: str, human_answers: Sequence[Mapping[str, Any] | str], version: VQAEval = "master") -> float:
     """Accuracy of one prediction against the human answers (the file's records with "answer" and
     "answer_id", or plain strings, numbered 1..10 as the files number them): each left out in turn,
-    min(1, matches among the others / 3), averaged."""
-    pred = normalize_answer(prediction)
+    min(1, matches among the others / 3), averaged; answers compared as `version` of the official code does."""
+    if version not in VQA_EVALS:
+        raise ValueError(f"unknown VQA evaluation '{version}'; choose from {', '.join(VQA_EVALS)}")
     answers = [{"answer": a, "answer_id": k + 1} if isinstance(a, str) else dict(a) for k, a in enumerate(human_answers)]
-    if len({a["answer"] for a in answers}) > 1:
+    if version == "master":
+        pred = _clean(prediction)
         for a in answers:
-            a["answer"] = process_punctuation(a["answer"])
+            a["answer"] = _clean(a["answer"])
+        if len({a["answer"] for a in answers}) > 1:
+            pred = process_digit_article(process_punctuation(pred))
+            for a in answers:
+                a["answer"] = process_digit_article(process_punctuation(a["answer"]))
+    else:
+        pred = normalize_answer(prediction)
+        if len({a["answer"] for a in answers}) > 1:
+            for a in answers:
+                a["answer"] = process_punctuation(a["answer"])
     accs = []
     for held_out in answers:
         # The official code drops every record equal to the held-out one (records carry answer_id,
@@ -208,10 +238,11 @@ def question_accuracy(prediction: str, human_answers: Sequence[Mapping[str, Any]
     return sum(accs) / len(accs)
 
 
-def vqa_accuracy(annotations: Sequence[Mapping[str, Any]], predictions: Mapping[int, str], ndigits: int = 2) -> dict[str, Any]:
+def vqa_accuracy(annotations: Sequence[Mapping[str, Any]], predictions: Mapping[int, str], ndigits: int = 2, version: VQAEval = "master") -> dict[str, Any]:
     """The official VQA v2 accuracy of `predictions` ({question_id: answer}) on `annotations` (the
     annotation file's records, in its order): {"overall", "perQuestionType", "perAnswerType",
-    "perQuestion"} in percent, rounded as the official code rounds."""
+    "perQuestion", "questions", "evaluation"} in percent, rounded as the official code rounds;
+    `version`: "master" (today's official code) or "legacy" (2017's)."""
     qids = [a["question_id"] for a in annotations]
     missing = [q for q in qids if q not in predictions]
     extra = set(predictions) - set(qids)
@@ -228,7 +259,7 @@ def vqa_accuracy(annotations: Sequence[Mapping[str, Any]], predictions: Mapping[
     by_atype: dict[str, list[float]] = {}
     per_question = {}
     for ann in annotations:
-        acc = question_accuracy(predictions[ann["question_id"]], ann["answers"])
+        acc = question_accuracy(predictions[ann["question_id"]], ann["answers"], version)
         overall.append(acc)
         by_qtype.setdefault(ann["question_type"], []).append(acc)
         by_atype.setdefault(ann["answer_type"], []).append(acc)
@@ -243,4 +274,5 @@ def vqa_accuracy(annotations: Sequence[Mapping[str, Any]], predictions: Mapping[
         "perAnswerType": {k: mean(v) for k, v in by_atype.items()},
         "perQuestion": per_question,
         "questions": len(qids),
+        "evaluation": version,
     }

@@ -14,6 +14,7 @@ from datasets import Dataset
 from vl.data.specs import VQA_SPEC_HELP, open_vqa
 from vl.data.vqa import to_vqa_results
 from vl.metrics import FAST_METRICS, normalize_answer, vqa_accuracy
+from vl.metrics.vqa import VQA_EVALS
 from vl.modeling import VLModel
 from vl.registry import TASKS
 from vl.tasks.base import ImageGroups, Report, TaskKind, grouped_inputs
@@ -34,7 +35,8 @@ class VQATask(TaskKind):
         yield from self.train_rows["multiple_choice_answer"]
 
     def head_fields(self, processor) -> dict[str, Any]:
-        """The answer vocabulary: the most frequent (normalized) answers of the training questions."""
+        """The answer vocabulary: the most frequent answers of the training questions, fully normalized as
+        the official evaluation normalizes (so "Two" and "2" are one class; likewise the training targets)."""
         spec = self.cfg.model.heads[self.name]
         counts = Counter(normalize_answer(a) for a in self.train_rows["multiple_choice_answer"])
         counts.pop("", None)
@@ -77,7 +79,7 @@ class VQATask(TaskKind):
     def score(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
         """Official accuracy overall, per answer type, and per question family when the rows name one."""
         records, preds = self._records(rows, outputs)
-        acc = vqa_accuracy(records, preds)
+        acc = vqa_accuracy(records, preds, version=self.cfg.evaluation.vqa_eval)
         out = {"accuracy": acc["overall"], **acc["perAnswerType"]}
         if "question_family" in rows.column_names:
             families: dict[str, list[float]] = {}
@@ -88,7 +90,7 @@ class VQATask(TaskKind):
 
     def report(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
         records, preds = self._records(rows, outputs)
-        acc = vqa_accuracy(records, preds)
+        acc = vqa_accuracy(records, preds, version=self.cfg.evaluation.vqa_eval)
         summary = self.score(rows, outputs)
         table = vqa_table(acc) + "\nPer question family:\n" + "\n".join(f"  {k:24} {v:6.2f}" for k, v in summary.items())
         return Report({**acc, "summary": summary}, table, f"{acc['questions']} questions", to_vqa_results(preds))
@@ -118,8 +120,9 @@ def answer(model: VLModel, task: str, processor, inputs: dict[str, torch.Tensor]
 
 
 def vqa_table(acc: dict[str, Any]) -> str:
-    """Overall, per answer type and per question type accuracy, as the official demo prints them."""
-    rows = [f"Overall Accuracy is: {acc['overall']:.2f}", "Per Answer Type Accuracy is the following:"]
+    """Which evaluation scored, then overall, per answer type and per question type accuracy, as the
+    official demo prints them."""
+    rows = [f"VQA accuracy by the {VQA_EVALS[acc['evaluation']]}", f"Overall Accuracy is: {acc['overall']:.2f}", "Per Answer Type Accuracy is the following:"]
     rows += [f"  {k:24} {v:6.2f}" for k, v in acc["perAnswerType"].items()]
     rows += ["Per Question Type Accuracy is the following:"] + [f"  {k:24} {v:6.2f}" for k, v in acc["perQuestionType"].items()]
     return "\n".join(rows)

@@ -26,7 +26,7 @@ from vl.data.coco import read_coco_references, read_coco_results
 from vl.data.schema import write_json
 from vl.data.vqa import read_vqa_annotations, read_vqa_results
 from vl.errors import ConfigError
-from vl.experiment import ExperimentConfig
+from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import CAPTION_METRICS, caption_scores, format_table, vqa_accuracy
 from vl.metrics.vqa import VQA_EVALS
 from vl.modeling import VLModel
@@ -121,7 +121,7 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     model = VLModel.from_pretrained(args.model).eval()
     processor = VLProcessor.from_pretrained(args.model)
     task = model._task(args.task)
-    kind = task_kind(model, task)(task, cfg)
+    kind = task_kind(model, task)(task, cfg, TaskConfig(eval=args.data or ""))
     if args.data is None:
         raise ConfigError(f"with --model, say which data with --data ({kind.data_help})")
     kind.bind(processor, model)

@@ -89,3 +89,17 @@ def test_multitask_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
 def test_a_task_without_a_head_is_a_clear_error(tmp_path, capsys):
     assert run_train(tmp_path, "tasks.vqaa.weight=1") == 2
     assert "tasks.vqaa has no head" in capsys.readouterr().err
+
+
+def test_tags_outside_the_vocabulary_are_scored_and_composed(trained, capsys):
+    model = trained / "model"
+    assert VLModel.from_pretrained(model).config.heads["tag"]["threshold_split"] == "shapes:val"
+    assert evaluate_main(["--model", str(model), "--task", "tag", "--data", "shapes:test_heldout", "--max-images", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "tuned on shapes:val" in printed and "optimistic" not in printed
+    scores = json.loads((model / "scores_tag_shapes_test_heldout.json").read_text())
+    # every test_heldout scene holds a pair training never named: the closed vocabulary cannot tag it
+    assert scores["unseen_tags"] >= 1 and scores["unseen_instances"] >= 8 and scores["unseen_recall"] == 0.0
+    assert {"composed_mAP", "composed_F1", "composed_recall", "composed_precision"} <= scores.keys() and scores["composed_coverage"] == 1.0
+    assert evaluate_main(["--model", str(model), "--task", "tag", "--data", "shapes:val"]) == 0
+    assert "the same data as scored here: optimistic" in capsys.readouterr().out

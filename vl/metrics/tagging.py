@@ -30,17 +30,32 @@ def tag_scores(probs: torch.Tensor, targets: torch.Tensor, threshold: float = 0.
     with warnings.catch_warnings():  # tags with no positives warn; they are excluded below
         warnings.simplefilter("ignore", UserWarning)
         ap = multilabel_average_precision(probs, targets, num_labels=n, average=None)
-    predicted = probs > threshold  # torchmetrics decides with ">"
-    tp = (predicted & targets.bool()).sum().item()
+    return {"mAP": float(ap[present].mean()), **decision_scores(probs > threshold, targets), "threshold": threshold, "tags_scored": int(present.sum())}
+
+
+def decision_scores(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Yes/no decisions (N, C) against targets -> micro F1 ("overall F1"), macro F1 over the tags with
+    a positive, precision and recall."""
+    targets = targets.int()
+    present = targets.sum(0) > 0
+    n = targets.size(1)
+    decided = predicted.float()  # torchmetrics decides with ">" 0.5
+    tp = (predicted.bool() & targets.bool()).sum().item()
     return {
-        "mAP": float(ap[present].mean()),
-        "F1": float(multilabel_f1_score(probs, targets, num_labels=n, threshold=threshold, average="micro")),
-        "F1_macro": float(multilabel_f1_score(probs, targets, num_labels=n, threshold=threshold, average="none")[present].mean()),
+        "F1": float(multilabel_f1_score(decided, targets, num_labels=n, average="micro")),
+        "F1_macro": float(multilabel_f1_score(decided, targets, num_labels=n, average="none")[present].mean()),
         "precision": tp / max(1, int(predicted.sum())),
         "recall": tp / max(1, int(targets.sum())),
-        "threshold": threshold,
-        "tags_scored": int(present.sum()),
     }
+
+
+def cross_fitted_scores(probs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Decision scores with each half of the rows decided at the threshold tuned on the other half: an
+    honest estimate of F1 at a tuned threshold from one split, without a second split."""
+    half = probs.size(0) // 2
+    first, second = slice(0, half), slice(half, None)
+    t_first, t_second = tune_threshold(probs[first], targets[first]), tune_threshold(probs[second], targets[second])
+    return decision_scores(torch.cat([probs[first] > t_second, probs[second] > t_first]), targets)
 
 
 def tune_threshold(probs: torch.Tensor, targets: torch.Tensor, grid: tuple[float, ...] = THRESHOLDS) -> float:

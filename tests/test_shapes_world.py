@@ -8,10 +8,10 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from tests.shapes_truth import answer, check_caption
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPE_WORDS
 from vl.data.shapes.questions import QUESTION_FAMILIES
+from vl.data.shapes.truth import answer, check_caption
 from vl.errors import ConfigError
 
 WORLD = ShapesWorld()
@@ -227,3 +227,15 @@ def test_unknown_split_and_missing_heldout():
         WORLD.item("tset", 0)
     with pytest.raises(ConfigError, match="needs heldout_pairs"):
         ShapesWorld(ShapesConfig(heldout_pairs=[])).item("test_heldout", 0)
+
+
+def test_the_caption_reader_tells_a_scenes_captions_from_another_scenes():
+    from vl.data.shapes.truth import caption_truth
+
+    items = [WORLD.item("test", i) for i in range(80)]
+    rows = [{"image_id": it["image_id"], "scene": it["scene"]} for it in items]
+    own = caption_truth(rows, {it["image_id"]: it["captions"][0] for it in items}, 64)
+    assert own["all_claims_true"] == 1.0 and own["mentions_exist"] == 1.0 and own["claims_per_caption"] > 2
+    shifted = caption_truth(rows, {a["image_id"]: b["captions"][0] for a, b in zip(items, items[1:] + items[:1])}, 64)
+    assert shifted["all_claims_true"] < 0.3 and shifted["mentions_exist"] < 0.5
+    assert caption_truth(rows[:1], {rows[0]["image_id"]: "hello world"}, 64)["all_claims_true"] == 0.0  # nothing readable

@@ -44,7 +44,9 @@ def test_train_end_to_end_then_evaluate(tmp_path, capsys):
     assert model.config.heads["caption"]["vocab_size"] <= 150
     assert evaluate_main(["--model", str(run / "model"), "--data", "shapes:test", "--metrics", "Bleu_4,CIDEr"]) == 0
     printed = capsys.readouterr().out
-    assert "CIDEr" in printed and "scored 8 images of 8" in printed
+    assert "CIDEr" in printed and "scored 8 images of 8" in printed and "all_claims_true" in printed
+    scores = json.loads((run / "model" / "scores_caption_shapes_test.json").read_text())
+    assert 0 <= scores["truth"]["all_claims_true"] <= 1 and 0 <= scores["truth"]["mentions_exist"] <= 1
     results = json.loads(next((run / "model").glob("results_caption_shapes_test.json")).read_text())
     assert len(results) == 8 and {"image_id", "caption"} == set(results[0])
 

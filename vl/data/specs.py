@@ -98,10 +98,12 @@ def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:
 
 def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """Caption-form rows (image, image_id, file_name, captions) for a data spec; images stay undecoded.
-    Faces rows keep their labels too (identity, yaw, expression), which GAN augmentation redraws."""
+    Shapes rows keep their scene graph (what the caption truth reader checks against); Faces rows their
+    labels (identity, yaw, expression), which GAN augmentation redraws and the face truth reader reads."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = to_caption_dataset(_shapes(spec, data.shapes, limit))
+        shapes = _shapes(spec, data.shapes, limit)
+        ds = to_caption_dataset(shapes).add_column("scene", shapes["scene"])  # the scene: is a caption true of it?
     elif kind == "faces" and len(parts) == 1:
         ds = _faces(spec, data.faces, limit)
     elif kind == "coco" and len(parts) == 2:

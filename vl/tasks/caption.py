@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from vl.data.coco import to_coco_results
-from vl.data.faces.truth import caption_truth
+from vl.data.faces.truth import caption_truth as face_caption_truth
+from vl.data.shapes.truth import caption_truth as shapes_caption_truth
 from vl.data.specs import SPEC_HELP, open_captions
 from vl.metrics import FAST_METRICS, caption_scores, format_table
 from vl.modeling import VLModel
@@ -82,8 +83,12 @@ class CaptionTask(TaskKind):
         scores = caption_scores(refs, preds, metrics)
         table = format_table({"score": scores["metrics"]}, scores["skipped"])
         if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
-            scores["truth"] = caption_truth(rows.remove_columns("image"), preds)
+            scores["truth"] = face_caption_truth(rows.remove_columns("image"), preds)
             table += "\nCaptions true of their face (pose phrase / expression word / both), per yaw:\n"
+            table += "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
+        if "scene" in rows.column_names:  # Shapes: is every claim of each caption true of its scene?
+            scores["truth"] = shapes_caption_truth(rows.select_columns(["image_id", "scene"]), preds, self.cfg.data.shapes.image_size)
+            table += "\nCaptions read against their scene (every claim true / mentions that exist / claims per caption):\n"
             table += "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
         return Report(scores, table, f"{scores['images']} images of {len(refs)}", to_coco_results(preds))
 

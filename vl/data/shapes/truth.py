@@ -1,7 +1,9 @@
-"""An independent reader of Shapes captions and questions, for the tests.
+"""An independent reader of Shapes captions and questions: is what a caption says true of its scene?
 
 It knows the words, not the generator's code: it recomputes every relation from the objects'
-coordinates and checks what each text claims, so a bug in the generator shows up as a false claim.
+coordinates and checks what each text claims (existence, uniqueness, counts, relations, places,
+"and nothing else"), so a bug in the generator, or a model's false caption, shows up as a false claim.
+The tests read every reference caption with it; tasks.evaluate reads generated captions with it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 NOUNS = {
     "circle": "circle",
@@ -112,41 +116,84 @@ def matching(m: re.Match, objs: list[dict]) -> list[dict]:
     ]
 
 
-def check_caption(caption: str, objs: list[dict], size: int) -> Counter:
-    """Assert every claim the caption makes; return how many claims of each kind were checked."""
+@dataclass
+class Reading:
+    """What a caption claims, checked: the claims read by kind, the false ones (as messages), and its
+    noun phrases ("mentions") with how many name something that is in the scene."""
+
+    claims: Counter = field(default_factory=Counter)
+    false: list[str] = field(default_factory=list)
+    mentions: int = 0
+    mentions_exist: int = 0
+
+    @property
+    def true(self) -> bool:
+        """Every claim holds (and the reader found something to check)."""
+        return self.mentions > 0 and not self.false
+
+
+def read_caption(caption: str, objs: list[dict], size: int) -> Reading:
+    """Check every claim the caption makes against the objects (canvas `size` px)."""
+    r = Reading()
     nps = list(NP.finditer(caption))
-    assert nps, f"no noun phrase recognised in {caption!r}"
-    checked: Counter = Counter()
+    if not nps:
+        r.false.append(f"no noun phrase recognised in {caption!r}")
+        return r
     for m in nps:
         found = matching(m, objs)
+        r.mentions += 1
+        r.mentions_exist += bool(found)
         det = m["det"]
         if det in ("a", "an") and not m["single"]:
-            assert found, f"{caption!r}: nothing is '{m[0]}'"
-            checked["exists"] += 1
+            kind, ok, why = "exists", bool(found), f"nothing is '{m[0]}'"
         elif det == "the":
-            assert len(found) == 1, f"{caption!r}: '{m[0]}' is not unique ({len(found)} match)"
-            checked["unique"] += 1
+            kind, ok, why = "unique", len(found) == 1, f"'{m[0]}' is not unique ({len(found)} match)"
         else:
             n = 1 if m["single"] else COUNT[det]
-            assert len(found) == n, f"{caption!r}: '{m[0]}' but {len(found)} match"
-            checked["count"] += 1
+            kind, ok, why = "count", len(found) == n, f"'{m[0]}' but {len(found)} match"
+        r.claims[kind] += 1
+        if not ok:
+            r.false.append(f"{caption!r}: {why}")
     for m1, m2 in zip(nps, nps[1:]):  # "<np> [verb] <relation> <np>"
         between = caption[m1.end() : m2.start()].strip()
         for rel, pattern in RELATIONS.items():
             if re.fullmatch(VERB + pattern, between):
                 a_objs, b_objs = matching(m1, objs), matching(m2, objs)
-                assert any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b), f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'"
-                checked[rel] += 1
+                r.claims[rel] += 1
+                if not any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b):
+                    r.false.append(f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'")
     for m in nps:  # "<np> [verb] <place>"
         after = caption[m.end() :]
         for place, pattern in PLACES.items():
             if re.match(r" " + VERB + pattern + r"(?:$|[,;]| and)", after):
-                assert any(in_place(place, o, size) for o in matching(m, objs)), f"{caption!r}: '{m[0]}' not {place}"
-                checked["place"] += 1
+                r.claims["place"] += 1
+                if not any(in_place(place, o, size) for o in matching(m, objs)):
+                    r.false.append(f"{caption!r}: '{m[0]}' not {place}")
     if caption.endswith("and nothing else"):
-        assert len(nps) == len(objs), f"{caption!r}: lists {len(nps)} of {len(objs)} objects"
-        checked["exhaustive"] += 1
-    return checked
+        r.claims["exhaustive"] += 1
+        if len(nps) != len(objs):
+            r.false.append(f"{caption!r}: lists {len(nps)} of {len(objs)} objects")
+    return r
+
+
+def check_caption(caption: str, objs: list[dict], size: int) -> Counter:
+    """Assert every claim the caption makes (the first false one is the message); return how many
+    claims of each kind were checked."""
+    reading = read_caption(caption, objs, size)
+    assert not reading.false, reading.false[0]
+    return reading.claims
+
+
+def caption_truth(rows: Iterable[dict], preds: dict[int, str], size: int) -> dict[str, float]:
+    """Over generated captions of Shapes rows (image_id, scene): the share whose every claim is true,
+    the share of their mentions (noun phrases) that name something in the scene, and claims per caption."""
+    readings = [read_caption(preds[row["image_id"]], row["scene"]["objects"], size) for row in rows if row["image_id"] in preds]
+    mentions = sum(r.mentions for r in readings)
+    return {
+        "all_claims_true": sum(r.true for r in readings) / max(1, len(readings)),
+        "mentions_exist": sum(r.mentions_exist for r in readings) / max(1, mentions),
+        "claims_per_caption": sum(sum(r.claims.values()) for r in readings) / max(1, len(readings)),
+    }
 
 
 def answer(question: str, objs: list[dict], size: int) -> str:

@@ -8,11 +8,9 @@ from vl.tasks.base import Report, TaskKind
 import_modules(__name__, __path__)
 
 
-def task_kind(model_or_cfg_heads, name: str):
-    """The TaskKind class of head `name`, from a VLModel or a {name: head spec} dict."""
-    heads = getattr(model_or_cfg_heads, "heads", model_or_cfg_heads)
-    head = heads[name]
-    return TASKS.get(head.registry_name if hasattr(head, "registry_name") else head.get("type", name))
+def task_kind(model, name: str) -> type[TaskKind]:
+    """The TaskKind class of the model's head `name`."""
+    return TASKS.get(model.heads[name].registry_name)
 
 
 __all__ = ["TASKS", "Report", "TaskKind", "task_kind"]

@@ -74,12 +74,12 @@ class CaptionTask(TaskKind):
 
     def score(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
         """The caption metrics (and the mean reference loss when it was computed)."""
-        preds, refs = self._by_image(rows, outputs)
+        preds, refs = self.by_image(rows, outputs)
         losses = [o["loss"] for o in outputs.values() if "loss" in o]
         return {**({"loss": sum(losses) / len(losses)} if losses else {}), **caption_scores(refs, preds, metrics)["metrics"]}
 
     def report(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
-        preds, refs = self._by_image(rows, outputs)
+        preds, refs = self.by_image(rows, outputs)
         scores = caption_scores(refs, preds, metrics)
         table = format_table({"score": scores["metrics"]}, scores["skipped"])
         if {"yaw", "expression"} <= set(rows.column_names):  # Faces: is each caption true of its face?
@@ -93,7 +93,7 @@ class CaptionTask(TaskKind):
         return Report(scores, table, f"{scores['images']} images of {len(refs)}", to_coco_results(preds))
 
     @staticmethod
-    def _by_image(rows: Dataset, outputs: dict[int, Any]) -> tuple[dict[int, str], dict[int, list[str]]]:
+    def by_image(rows: Dataset, outputs: dict[int, Any]) -> tuple[dict[int, str], dict[int, list[str]]]:
         """(generated caption, references), keyed by image_id, in the rows' order."""
         ids, captions = rows["image_id"], rows["captions"]
         preds = {ids[i]: outputs[i]["caption"] for i in sorted(outputs)}
@@ -104,4 +104,4 @@ def caption_images(model: VLModel, processor, rows: Dataset, cfg, batch_size: in
     """Generated captions and references keyed by image_id (for scripts: the demo, benchmarks)."""
     kind = CaptionTask(name, cfg)
     kind.bind(processor, model)
-    return kind._by_image(rows, kind.infer(model, rows, batch_size=batch_size))
+    return kind.by_image(rows, kind.infer(model, rows, batch_size=batch_size))

@@ -12,7 +12,9 @@ from vl.layers import DecoderBlock, key_mask
 
 
 class TextImageFusion(nn.Module):
-    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm)) -> fused text tokens (B, L, D)."""
+    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm)) -> fused text tokens (B, L, D).
+    With image_index (B,), the image tokens are per image (I, N, Dm) and text b reads image
+    image_index[b]: each image's keys and values are computed once for all its texts."""
 
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__()
@@ -30,13 +32,15 @@ class TextImageFusion(nn.Module):
         """Token and position embeddings are not decayed."""
         return {"embed.weight", "pos.weight"}
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         if ids.size(1) > self.max_len:
             raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
         x = self.embed(ids) + self.pos.weight[: ids.size(1)]
         self_mask = key_mask(mask.bool())
         for block in self.blocks:
             kv = block.cross.memory_kv(image)
+            if image_index is not None:
+                kv = (kv[0][image_index], kv[1][image_index])
             x = block(x, kv, self_mask=self_mask)
         return self.norm(x)
 

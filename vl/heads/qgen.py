@@ -56,10 +56,9 @@ class QGenHead(nn.Module):
         return self.decoder.teacher_forced(memory, batch["input_ids"], batch.get("labels"), mask)
 
     def decoder_memory(self, tokens: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        if "prompt_image" in batch:  # several prompts per image: (P,) image index of each
-            tokens = tokens[batch["prompt_image"]]
-        fused = self.fusion(batch["prompt_ids"], batch["prompt_mask"], tokens)
-        return joint_memory(tokens, fused, batch["prompt_mask"], self.project)
+        index = batch.get("prompt_image")  # several prompts per image: (P,) image index of each
+        fused = self.fusion(batch["prompt_ids"], batch["prompt_mask"], tokens, index)
+        return joint_memory(tokens if index is None else tokens[index], fused, batch["prompt_mask"], self.project)
 
     def text_decoder(self) -> CaptionHead:
         return self.decoder

@@ -76,9 +76,8 @@ class VQAHead(nn.Module):
         self.apply(init_weights)
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if "question_image" in batch:
-            tokens = tokens[batch["question_image"]]  # (Q, N, Dm)
-        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens)  # (B, L, D)
+        index = batch.get("question_image")  # several questions per image: (Q,) image of each
+        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)  # (Q, L, D)
         logits = self.classifier(fused[:, 0]).float()  # the BOS token reads the whole question: (B, A)
         out: dict[str, torch.Tensor] = {"logits": logits}
         losses = []
@@ -86,7 +85,7 @@ class VQAHead(nn.Module):
             out["loss_classify"] = soft_cross_entropy(logits, batch["answer_scores"])
             losses.append(out["loss_classify"])
         if self.cfg.generative and "answer_labels" in batch:
-            memory, mask = joint_memory(tokens, fused, batch["question_mask"], self.project)
+            memory, mask = joint_memory(tokens if index is None else tokens[index], fused, batch["question_mask"], self.project)
             out["loss_generate"] = self.decoder.teacher_forced(memory, batch["answer_input_ids"], batch["answer_labels"], mask)["loss"]
             losses.append(out["loss_generate"])
         if losses:
@@ -100,10 +99,9 @@ class VQAHead(nn.Module):
 
     # --- generative answers (the decoder protocol of vl.generation) ------------------------------
     def decoder_memory(self, tokens: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        if "question_image" in batch:
-            tokens = tokens[batch["question_image"]]
-        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens)
-        return joint_memory(tokens, fused, batch["question_mask"], self.project)
+        index = batch.get("question_image")
+        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)
+        return joint_memory(tokens if index is None else tokens[index], fused, batch["question_mask"], self.project)
 
     def text_decoder(self) -> CaptionHead:
         if not self.cfg.generative:

@@ -103,3 +103,49 @@ def test_tags_outside_the_vocabulary_are_scored_and_composed(trained, capsys):
     assert {"composed_mAP", "composed_F1", "composed_recall", "composed_precision"} <= scores.keys() and scores["composed_coverage"] == 1.0
     assert evaluate_main(["--model", str(model), "--task", "tag", "--data", "shapes:val"]) == 0
     assert "the same data as scored here: optimistic" in capsys.readouterr().out
+
+
+SHARED = ["train.share_images=true", "tasks.vqa.batch_size=0", "tasks.vqa.questions_per_image=3", "tasks.qgen.questions_per_image=2"]
+
+
+def test_a_shared_step_gives_every_head_the_same_images_in_one_encoder_pass(tmp_path):
+    from accelerate import Accelerator
+
+    from tasks.common.multitask import MultiTask
+    from vl.config import load_config
+    from vl.experiment import ExperimentConfig
+
+    cfg = load_config(ExperimentConfig, TINY, [f"train.output_dir={tmp_path}", *SHARED])
+    task = MultiTask(cfg, Accelerator(cpu=True))
+    assert task.samples_per_step == 8
+    (loader,) = task.train_loaders(0).values()
+    torch.manual_seed(0)
+    batch = next(iter(loader))
+    images = batch["caption"]["pixel_values"]
+    assert images.shape[0] == 8 and all(torch.equal(b["pixel_values"], images) for b in batch.values())
+    assert batch["caption"]["input_ids"].shape[0] == 8 and batch["tag"]["tag_targets"].shape[0] == 8  # one caption per image
+    per_image = torch.bincount(batch["vqa"]["question_image"], minlength=8)
+    assert per_image.max() <= 3 and per_image.min() >= 1
+    assert torch.bincount(batch["qgen"]["prompt_image"], minlength=8).max() <= 2
+    task.model.eval()
+    shared = task.training_step(task.model, {"images": batch})
+    for name, part in task.parts.items():  # one encoder pass gives each head what its own pass would
+        torch.testing.assert_close(shared[f"loss/{name}"], part.loss(task.model, batch[name]).detach())
+
+
+def test_shared_images_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
+    steps = [*SHARED, "train.steps=7", "train.save_every=4", "train.eval_every=1000", "train.log_every=4"]
+    assert run_train(tmp_path / "straight", *steps) == 0
+    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step_0000004", tmp_path / "again" / "checkpoints" / "step_0000004")
+    shutil.copytree(tmp_path / "straight" / "tokenizer", tmp_path / "again" / "tokenizer")
+    assert run_train(tmp_path / "again", *steps, "--resume", "latest") == 0
+    a, b = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "again" / "model" / "model.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_shared_images_and_questions_per_image_mistakes_name_the_fix(tmp_path, capsys):
+    assert run_train(tmp_path, "train.share_images=true") == 2  # the tiny config gives vqa a batch size of its own
+    assert "remove tasks.vqa.batch_size" in capsys.readouterr().err
+    assert run_train(tmp_path, "tasks.caption.questions_per_image=2") == 2
+    assert "applies to question tasks (vqa, qgen), not to a 'caption' task" in capsys.readouterr().err

@@ -46,6 +46,7 @@ class TaskConfig:
     train: str = ""  # a data spec; empty: data.train
     eval: str = ""  # empty: data.eval
     batch_size: int = 0  # per process; 0: train.batch_size
+    questions_per_image: int = 0  # question tasks (vqa, qgen): at most this many of an image's questions a step, drawn at random; 0: all
 
 
 @dataclass
@@ -107,6 +108,10 @@ class TrainConfig:
     warmup_steps: int = 200
     max_grad_norm: float = 1.0
     mixed_precision: str = ""  # no | bf16 | fp16; empty: what `accelerate launch --mixed_precision` says
+    # every task trains on the same batch_size images each step, so the encoder runs once for all heads
+    # (a caption task takes one of each image's captions, a question task all its questions); tasks
+    # must then share their images (the same image_id) and set no batch_size of their own
+    share_images: bool = False
     compile: bool = False  # torch.compile the model (fuses elementwise work; costs a minute up front)
     eval_every: int = 500
     save_every: int = 500
@@ -138,8 +143,13 @@ class ExperimentConfig:
         for name, task in self.tasks.items():
             if name not in self.model.heads:
                 raise ConfigError(f"tasks.{name} has no head; model.heads has {', '.join(self.model.heads)}{did_you_mean(name, self.model.heads)}")
-            if task.weight < 0 or task.batch_size < 0:
-                raise ConfigError(f"tasks.{name}: weight and batch_size must not be negative")
+            if task.weight < 0 or task.batch_size < 0 or task.questions_per_image < 0:
+                raise ConfigError(f"tasks.{name}: weight, batch_size and questions_per_image must not be negative")
+            if self.train.share_images and task.batch_size:
+                raise ConfigError(
+                    f"tasks.{name}.batch_size is {task.batch_size}, but train.share_images trains every task on the same "
+                    f"train.batch_size images: remove tasks.{name}.batch_size (or set train.share_images=false)"
+                )
         # the heads whose evaluation decodes with `generation` must hold that many tokens (+ BOS): say so
         # now, not at the first evaluation
         import vl.tasks  # noqa: F401  (fills TASKS; imported here because the task kinds import this module)

@@ -63,8 +63,12 @@ class VLModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """Every part initialises itself when built (a GPT-2 start or an HF backbone included); nothing to redo."""
 
-    def forward(self, pixel_values: torch.Tensor, task: str | None = None, **batch: Any) -> dict[str, torch.Tensor]:
+    def forward(self, pixel_values: torch.Tensor, task: str | None = None, tasks: dict[str, dict[str, Any]] | None = None, **batch: Any) -> dict[str, Any]:
+        """One head's outputs for the images and its batch fields; or, given `tasks` ({head: its batch
+        fields, all about these images}), {head: its outputs} from one encoder pass."""
         tokens = self.encoder.forward_features(pixel_values)  # (B, N, D), shared by every head
+        if tasks is not None:
+            return {name: self.heads[name](tokens, fields) for name, fields in tasks.items()}
         return self.heads[self._task(task)](tokens, batch)
 
     @torch.inference_mode()

@@ -13,11 +13,42 @@ from accelerate import Accelerator
 
 from tasks.common.build import build_model, build_processor
 from vl.config import save_config
+from vl.data.specs import EpochSampler, Seeded, seeded
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
 from vl.registry import TASKS
 from vl.tasks import TaskKind
+
+
+class SharedImages(torch.utils.data.Dataset):
+    """Item i: the i-th image that every task trains on, as {task: that task's training items of the
+    image} (a caption task has one per caption, a question task one per image). Images are matched by
+    image_id; the order is the first task's."""
+
+    def __init__(self, items: dict[str, torch.utils.data.Dataset]):
+        self.items = items
+        self.by_image: dict[str, dict[Any, list[int]]] = {}
+        for name, dataset in items.items():
+            if not hasattr(dataset, "image_ids"):
+                raise ConfigError(f"train.share_images: task '{name}' does not say which image each training item shows; set train.share_images=false")
+            groups: dict[Any, list[int]] = {}
+            for k, image_id in enumerate(dataset.image_ids()):
+                groups.setdefault(image_id, []).append(k)
+            self.by_image[name] = groups
+        first, *others = self.by_image.values()
+        self.images = [i for i in first if all(i in other for other in others)]
+        if not self.images:
+            raise ConfigError(
+                "train.share_images: the tasks' training data have no image_id in common; train them on the same images or set train.share_images=false"
+            )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, list[Any]]:
+        image_id = self.images[i]
+        return {name: [self.items[name][k] for k in self.by_image[name][image_id]] for name in self.items}
 
 
 class MultiTask:
@@ -56,6 +87,8 @@ class MultiTask:
 
     @property
     def samples_per_step(self) -> int:
+        if self.cfg.train.share_images:
+            return self.cfg.train.batch_size
         return sum(p.batch_size for p in self.parts.values())
 
     @property
@@ -63,17 +96,51 @@ class MultiTask:
         return [s for p in self.parts.values() for s in p.reader.skipped]
 
     def train_loaders(self, seed: int) -> dict[str, torch.utils.data.DataLoader]:
+        """A loader per task; with train.share_images one loader, "images", whose batches hold every
+        task's batch of the same images."""
+        if self.cfg.train.share_images:
+            images = SharedImages({name: p.train_items() for name, p in self.parts.items()})
+            loader = torch.utils.data.DataLoader(
+                Seeded(images),
+                batch_size=self.cfg.train.batch_size,
+                sampler=EpochSampler(len(images), seed, draws=True),
+                collate_fn=seeded(self._collate_shared),
+                drop_last=True,
+                num_workers=self.cfg.data.num_workers,
+            )
+            return {"images": loader}
         return {name: p.train_loader(seed + k) for k, (name, p) in enumerate(self.parts.items())}
 
-    def training_step(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        total = 0.0
+    def _collate_shared(self, images: list[dict[str, list[Any]]]) -> dict[str, dict[str, Any]]:
+        """{task: its training batch}: one of each image's items per task (drawn at random), every task's
+        images read with the same random draws, so all tasks' pixel_values are the same tensor."""
+        seed = int(torch.randint(2**62, ()))
+        batches = {}
         for name, part in self.parts.items():
-            loss = part.loss(model, batches[name])
-            out[f"loss/{name}"] = loss.detach()
-            total = total + part.weight * loss
-        out["loss"] = total
+            chosen = [items[int(torch.randint(len(items), ()))] for items in (image[name] for image in images)]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                batches[name] = part.collate(chosen)
+        return batches
+
+    def training_step(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if self.cfg.train.share_images:
+            losses = self._shared_losses(model, batches["images"])
+        else:
+            losses = {name: part.loss(model, batches[name]) for name, part in self.parts.items()}
+        out: dict[str, torch.Tensor] = {f"loss/{name}": loss.detach() for name, loss in losses.items()}
+        out["loss"] = sum(self.parts[name].weight * loss for name, loss in losses.items())
         return out
+
+    def _shared_losses(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Every task's loss on the same images, from one encoder pass."""
+        pixel_values = next(iter(batches.values()))["pixel_values"]
+        fields = {}
+        for name, batch in batches.items():
+            if not torch.equal(batch["pixel_values"], pixel_values):
+                raise RuntimeError(f"train.share_images: task '{name}' read its images differently from the others; train without share_images")
+            fields[name] = {k: v for k, v in batch.items() if k != "pixel_values"}
+        return {name: out["loss"] for name, out in model(pixel_values, tasks=fields).items()}
 
     def evaluate(self, model: VLModel) -> dict[str, float]:
         """Every task's metrics; every process evaluates its share of the rows and all get the result."""

@@ -132,27 +132,75 @@ class CaptionPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    def image_ids(self) -> list[Any]:
+        """The image_id of every item (without decoding an image)."""
+        ids = image_id_column(self.rows)
+        return [ids[i] for i, _ in self.index]
+
     def __getitem__(self, k: int) -> dict[str, Any]:
         i, j = self.index[k]
         row = self.rows[i]
         return {"image": row["image"], "caption": row["captions"][j], "image_id": row["image_id"]}
 
 
-class EpochSampler(torch.utils.data.Sampler[int]):
-    """A new permutation each epoch, a pure function of (seed, epoch): resuming mid-run replays the same order."""
+def image_id_column(rows: Any) -> list[Any]:
+    """The image_id of every row of a datasets.Dataset (or of a dataset of rows that says them)."""
+    if hasattr(rows, "image_ids"):
+        return rows.image_ids()
+    if not hasattr(rows, "column_names") or "image_id" not in rows.column_names:
+        raise ConfigError("train.share_images needs rows with an image_id column (synthetic GAN views have none yet)")
+    return rows["image_id"]
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A new permutation each epoch, a pure function of (seed, epoch): resuming mid-run replays the same
+    order. With draws=True it yields (index, draw seed) pairs, the draw seed a pure function of (seed,
+    epoch, position) too: a Seeded dataset and a seeded() collate make a batch's random draws
+    (augmentation, which caption) from it, so they do not depend on when a loader fetches the batch."""
+
+    def __init__(self, n: int, seed: int, draws: bool = False):
+        self.n, self.seed, self.epoch, self.draws = n, seed, 0, draws
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        if not self.draws:
+            return iter(order)
+        base = (self.seed * 100_003 + self.epoch) * 1_000_003
+        return iter((i, base + position) for position, i in enumerate(order))
 
     def __len__(self) -> int:
         return self.n
+
+
+class Seeded(torch.utils.data.Dataset):
+    """A dataset read with EpochSampler(draws=True): item (i, seed) is (dataset[i], seed)."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Any, int]:
+        i, seed = key
+        return self.dataset[i], seed
+
+
+def seeded(collate: Any) -> Any:
+    """collate over Seeded items, with the global generator seeded from the batch's first draw seed (and
+    restored after): the batch's random draws are a function of the sampler's seed, epoch and position."""
+
+    def run(pairs: list[tuple[Any, int]]) -> Any:
+        items, seeds = zip(*pairs)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeds[0])
+            return collate(list(items))
+
+    return run
 
 
 class ImageReader:

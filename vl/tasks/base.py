@@ -30,7 +30,8 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from vl.data.augment import classic_augmentation, with_synthetic_views
-from vl.data.specs import CaptionPairs, EpochSampler, ImageReader
+from vl.data.specs import CaptionPairs, EpochSampler, ImageReader, Seeded, image_id_column, seeded
+from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import FAST_METRICS
 from vl.modeling import VLModel
@@ -55,6 +56,7 @@ class TaskKind:
     data_help = ""  # the data specs open() takes, for error messages and --help
     headline: tuple[str, ...] = ()  # the metrics a run's one-line summary shows
     eval_batch_size = 64
+    asks_questions = False  # its training items are an image's questions (tasks.<name>.questions_per_image applies)
     label_field: str | None = None  # the row field a `label` column was made from (synthetic views relabel it)
 
     def __init__(self, name: str, cfg: ExperimentConfig, task: TaskConfig | None = None):
@@ -64,6 +66,9 @@ class TaskKind:
         self.eval_spec = task.eval or cfg.data.eval
         self.weight = task.weight
         self.batch_size = task.batch_size or cfg.train.batch_size
+        self.questions_per_image = task.questions_per_image
+        if self.questions_per_image and not self.asks_questions:
+            raise ConfigError(f"tasks.{name}.questions_per_image applies to question tasks (vqa, qgen), not to a '{self.registry_name}' task: remove it")
         self.reader = ImageReader(skip=cfg.data.skip_bad_images)
         self.transform = classic_augmentation(cfg.data.augment)
         self.processor: VLProcessor | None = None
@@ -139,10 +144,10 @@ class TaskKind:
     def train_loader(self, seed: int) -> torch.utils.data.DataLoader:
         items = self.train_items()
         return torch.utils.data.DataLoader(
-            items,
+            Seeded(items),
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(items), seed),
-            collate_fn=self.collate,
+            sampler=EpochSampler(len(items), seed, draws=True),
+            collate_fn=seeded(self.collate),
             drop_last=True,
             num_workers=self.cfg.data.num_workers,
         )
@@ -198,6 +203,9 @@ class Rows(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.rows[i]
 
+    def image_ids(self) -> list[Any]:
+        return image_id_column(self.rows)
+
 
 class ImageGroups(torch.utils.data.Dataset):
     """Question-form rows grouped by image: item i is every row of the i-th image, so a batch encodes
@@ -216,13 +224,19 @@ class ImageGroups(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> list[dict[str, Any]]:
         return [self.rows[j] for j in self.groups[i]]
 
+    def image_ids(self) -> list[Any]:
+        ids = image_id_column(self.rows)
+        return [ids[g[0]] for g in self.groups]
+
 
 def grouped_inputs(kind: TaskKind, groups: list[list[dict[str, Any]]]) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]], torch.Tensor]:
-    """A training batch of ImageGroups items: (each image's inputs once, every row of a kept image,
-    the image index of every row)."""
+    """A training batch of ImageGroups items: (each image's inputs once, every row of a kept image (or
+    tasks.<name>.questions_per_image of them, drawn at random), the image index of every row)."""
     inputs, kept = kind.inputs([g[0] for g in groups], train=True)
     kept_ids = {id(r) for r in kept}
     groups = [g for g in groups if id(g[0]) in kept_ids]
+    if n := kind.questions_per_image:
+        groups = [[g[k] for k in torch.randperm(len(g))[:n].tolist()] if len(g) > n else g for g in groups]
     rows = [r for g in groups for r in g]
     index = torch.tensor([k for k, g in enumerate(groups) for _ in g])
     return inputs, rows, index

@@ -21,6 +21,7 @@ from vl.tasks.vqa import answer
 
 @TASKS.register("qgen")
 class QGenTask(TaskKind):
+    asks_questions = True
     data_help = VQA_SPEC_HELP
     headline = ("CIDEr", "answerability")
 

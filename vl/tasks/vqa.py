@@ -22,6 +22,7 @@ from vl.tasks.base import ImageGroups, Report, TaskKind, grouped_inputs
 
 @TASKS.register("vqa")
 class VQATask(TaskKind):
+    asks_questions = True
     data_help = VQA_SPEC_HELP
     headline = ("accuracy",)
     eval_batch_size = 128
@@ -74,7 +75,7 @@ class VQATask(TaskKind):
 
     def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[str]:
         """The classifier's top answer to each row's question."""
-        return answer(model, self.name, self.processor, inputs, [r["question"] for r in rows])
+        return answer(model, self.name, self.processor, inputs, [r["question"] for r in rows], [r["image_id"] for r in rows])
 
     def score(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
         """Official accuracy overall, per answer type, and per question family when the rows name one."""
@@ -110,12 +111,18 @@ def _column(rows: Dataset, name: str, outputs: dict[int, Any]) -> list[Any]:
     return [column[i] for i in sorted(outputs)]
 
 
-def answer(model: VLModel, task: str, processor, inputs: dict[str, torch.Tensor], questions: list[str]) -> list[str]:
-    """The top answer of the `task` VQA head to each question about its image (one question per image)."""
+def answer(model: VLModel, task: str, processor, inputs: dict[str, torch.Tensor], questions: list[str], image_ids: list[Any] | None = None) -> list[str]:
+    """The top answer of the `task` VQA head to each question about its image (one image per question;
+    given the image_ids, each distinct image is encoded once for all its questions)."""
     head = model.heads[task]
     device = inputs["pixel_values"].device
     q = processor.encode_texts(questions, head.cfg.max_len)
-    logits = model(**inputs, task=task, question_ids=q["ids"].to(device), question_mask=q["mask"].to(device))["logits"]
+    fields = {"question_ids": q["ids"].to(device), "question_mask": q["mask"].to(device)}
+    if image_ids is not None:
+        first: dict[Any, int] = {}
+        fields["question_image"] = torch.tensor([first.setdefault(i, len(first)) for i in image_ids], device=device)
+        inputs = {**inputs, "pixel_values": inputs["pixel_values"][[image_ids.index(i) for i in first]]}
+    logits = model(**inputs, task=task, **fields)["logits"]
     return [head.cfg.answers[i] for i in logits.argmax(-1).tolist()]
 
 

@@ -236,6 +236,8 @@ def test_the_caption_reader_tells_a_scenes_captions_from_another_scenes():
     rows = [{"image_id": it["image_id"], "scene": it["scene"]} for it in items]
     own = caption_truth(rows, {it["image_id"]: it["captions"][0] for it in items}, 64)
     assert own["all_claims_true"] == 1.0 and own["mentions_exist"] == 1.0 and own["claims_per_caption"] > 2
+    assert all(v == 1.0 for k, v in own.items() if k.startswith("true/")) and "true/exists" in own
     shifted = caption_truth(rows, {a["image_id"]: b["captions"][0] for a, b in zip(items, items[1:] + items[:1])}, 64)
     assert shifted["all_claims_true"] < 0.3 and shifted["mentions_exist"] < 0.5
+    assert shifted["true/exists"] < 0.6 and set(shifted) - set(own) <= {"true/relation", "true/place", "true/count", "true/unique", "true/exhaustive"}
     assert caption_truth(rows[:1], {rows[0]["image_id"]: "hello world"}, 64)["all_claims_true"] == 0.0  # nothing readable

@@ -74,6 +74,9 @@ PLACES = {
 }
 
 
+CLAIM_GROUPS = {rel: "relation" for rel in RELATIONS}  # caption_truth reports the six relations as one kind
+
+
 def dist(a: dict, b: dict) -> float:
     return math.hypot(a["x"] - b["x"], a["y"] - b["y"])
 
@@ -123,6 +126,7 @@ class Reading:
 
     claims: Counter = field(default_factory=Counter)
     false: list[str] = field(default_factory=list)
+    false_claims: Counter = field(default_factory=Counter)  # by kind, as claims
     mentions: int = 0
     mentions_exist: int = 0
 
@@ -154,6 +158,7 @@ def read_caption(caption: str, objs: list[dict], size: int) -> Reading:
         r.claims[kind] += 1
         if not ok:
             r.false.append(f"{caption!r}: {why}")
+            r.false_claims[kind] += 1
     for m1, m2 in zip(nps, nps[1:]):  # "<np> [verb] <relation> <np>"
         between = caption[m1.end() : m2.start()].strip()
         for rel, pattern in RELATIONS.items():
@@ -162,6 +167,7 @@ def read_caption(caption: str, objs: list[dict], size: int) -> Reading:
                 r.claims[rel] += 1
                 if not any(holds(rel, a, b, objs) for a in a_objs for b in b_objs if a is not b):
                     r.false.append(f"{caption!r}: no '{m1[0]}' is {rel} '{m2[0]}'")
+                    r.false_claims[rel] += 1
     for m in nps:  # "<np> [verb] <place>"
         after = caption[m.end() :]
         for place, pattern in PLACES.items():
@@ -169,10 +175,12 @@ def read_caption(caption: str, objs: list[dict], size: int) -> Reading:
                 r.claims["place"] += 1
                 if not any(in_place(place, o, size) for o in matching(m, objs)):
                     r.false.append(f"{caption!r}: '{m[0]}' not {place}")
+                    r.false_claims["place"] += 1
     if caption.endswith("and nothing else"):
         r.claims["exhaustive"] += 1
         if len(nps) != len(objs):
             r.false.append(f"{caption!r}: lists {len(nps)} of {len(objs)} objects")
+            r.false_claims["exhaustive"] += 1
     return r
 
 
@@ -186,13 +194,21 @@ def check_caption(caption: str, objs: list[dict], size: int) -> Counter:
 
 def caption_truth(rows: Iterable[dict], preds: dict[int, str], size: int) -> dict[str, float]:
     """Over generated captions of Shapes rows (image_id, scene): the share whose every claim is true,
-    the share of their mentions (noun phrases) that name something in the scene, and claims per caption."""
+    the share of their mentions (noun phrases) that name something in the scene, claims per caption,
+    and the share of claims that hold by kind of claim (`true/exists`, `true/count`, `true/relation`...)."""
     readings = [read_caption(preds[row["image_id"]], row["scene"]["objects"], size) for row in rows if row["image_id"] in preds]
     mentions = sum(r.mentions for r in readings)
+    claims, false = Counter(), Counter()
+    for r in readings:
+        for kind, n in r.claims.items():
+            claims[CLAIM_GROUPS.get(kind, kind)] += n
+        for kind, n in r.false_claims.items():
+            false[CLAIM_GROUPS.get(kind, kind)] += n
     return {
         "all_claims_true": sum(r.true for r in readings) / max(1, len(readings)),
         "mentions_exist": sum(r.mentions_exist for r in readings) / max(1, mentions),
         "claims_per_caption": sum(sum(r.claims.values()) for r in readings) / max(1, len(readings)),
+        **{f"true/{kind}": 1 - false[kind] / n for kind, n in sorted(claims.items())},
     }
 
 

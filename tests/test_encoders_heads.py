@@ -143,15 +143,3 @@ def test_text_image_fusion_reads_each_image_once_for_all_its_texts():
     image, index = torch.randn(2, 7, 24), torch.tensor([0, 1, 1, 0, 1])
     torch.testing.assert_close(fusion(ids, mask, image, index), fusion(ids, mask, image[index]))
 
-
-def test_sincos_positions_say_row_and_column_from_the_first_step():
-    from vl.encoders.vit import ViTEncoder, sincos_2d
-
-    pos = sincos_2d(grid=4, dim=16)  # 4 frequencies per sin/cos half, row-major tokens
-    token = 2 * 4 + 3  # row 2, column 3
-    omega = 1.0 / 10000 ** (torch.arange(4) / 4)
-    torch.testing.assert_close(pos[token], torch.cat([(2 * omega).sin(), (2 * omega).cos(), (3 * omega).sin(), (3 * omega).cos()]))
-    encoder = ViTEncoder(ViTEncoder.Config(image_size=32, patch_size=8, dim=16, depth=1, heads=2, pos_init="sincos", cls_token=True))
-    torch.testing.assert_close(encoder.pos[0, 1:].detach(), pos)
-    with pytest.raises(ConfigError, match="divisible by 4"):
-        ViTEncoder.Config(dim=18, heads=2, pos_init="sincos")

@@ -33,9 +33,6 @@ class ViTEncoder(nn.Module):
         # Each block's branches start scaled by this (LayerScale); None = unscaled. 0.1 keeps the stem's
         # local features intact early in training: see _conv_stem for what that changes on Shapes.
         layer_scale: float | None = None
-        # How the (learned) positions start: small random values, or the 2-D sine-cosine positions of
-        # MAE, so every token says where it is from the first step (what spatial claims and questions need)
-        pos_init: Literal["random", "sincos"] = "random"
         channels: int = 3
 
         def __post_init__(self) -> None:
@@ -45,8 +42,6 @@ class ViTEncoder(nn.Module):
                 raise ConfigError(f"encoder.dim {self.dim} is not divisible by heads {self.heads}")
             if self.stem == "conv" and self.patch_size & (self.patch_size - 1):
                 raise ConfigError(f"encoder.stem 'conv' needs a power-of-two patch_size, got {self.patch_size}")
-            if self.pos_init == "sincos" and self.dim % 4:
-                raise ConfigError(f"encoder.pos_init 'sincos' needs a dim divisible by 4, got {self.dim}")
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -62,9 +57,6 @@ class ViTEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)
-        if cfg.pos_init == "sincos":
-            with torch.no_grad():
-                self.pos[0, int(cfg.cls_token) :] = sincos_2d(cfg.image_size // cfg.patch_size, cfg.dim)
 
     input_kind = "image"  # (B, C, H, W)
 
@@ -86,19 +78,6 @@ class ViTEncoder(nn.Module):
 
 def _patch_stem(cfg: ViTEncoder.Config) -> nn.Module:
     return nn.Conv2d(cfg.channels, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
-
-
-def sincos_2d(grid: int, dim: int) -> torch.Tensor:
-    """(grid * grid, dim) fixed 2-D sine-cosine positions, row-major (MAE's): the first half of the
-    dims encodes the row, the second the column, each as sin and cos at dim / 4 frequencies."""
-    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
-    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64), indexing="ij")
-
-    def encode(p: torch.Tensor) -> torch.Tensor:
-        angle = p.flatten()[:, None] * omega[None]
-        return torch.cat([angle.sin(), angle.cos()], dim=1)
-
-    return torch.cat([encode(rows), encode(cols)], dim=1).float()
 
 
 def _conv_stem(cfg: ViTEncoder.Config) -> nn.Module:

@@ -149,3 +149,20 @@ def test_shared_images_and_questions_per_image_mistakes_name_the_fix(tmp_path, c
     assert "remove tasks.vqa.batch_size" in capsys.readouterr().err
     assert run_train(tmp_path, "tasks.caption.questions_per_image=2") == 2
     assert "applies to question tasks (vqa, qgen), not to a 'caption' task" in capsys.readouterr().err
+
+
+def test_the_demo_scores_every_head_and_draws_its_picture(trained, tmp_path, capsys):
+    from tasks.demo import main as demo_main
+
+    (tmp_path / "run").symlink_to(trained)
+    assert demo_main(["--out", str(tmp_path), "--skip-training"]) == 0
+    printed = capsys.readouterr().out
+    assert "captions with every claim true of their scene" in printed and "claims that hold, by kind" in printed
+    assert "model vs answer prior" in printed and "mAP" in printed and "demo done in" in printed
+    scores = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"caption", "vqa", "tag", "baselines"} <= set(scores)
+    assert 0 <= scores["caption"]["truth"]["all_claims_true"] <= 1 and scores["baselines"]["vqa"]["accuracy"] > 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "shapes.png").size[0] > 224 * 4
+    assert demo_main(["--out", str(tmp_path / "nothing"), "--skip-training"]) == 2  # no run to score: says so

@@ -8,21 +8,36 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+Line = str | tuple[str, str]  # text, or (text, color)
+MARKS = {True: "\u2713", False: "\u2717"}  # check and cross marks, when a font has them
+PLAIN_MARKS = {True: "(right)", False: "(WRONG)"}
+
+
+def grid_font(size: int) -> tuple[ImageFont.ImageFont, dict[bool, str]]:
+    """(a font, the right/wrong marks it can draw): DejaVu Sans when the system has it (its ✓ and ✗),
+    else Pillow's own font and words."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size), MARKS
+    except OSError:
+        return ImageFont.load_default(size=size), PLAIN_MARKS
+
 
 def image_grid(
     images: Sequence[Image.Image],
-    texts: Sequence[Sequence[str]],
+    texts: Sequence[Sequence[Line]],
     out: str | Path,
     cols: int = 4,
     tile: int = 192,
     font_size: int = 11,
+    font: ImageFont.ImageFont | None = None,
 ) -> Path:
-    """Save a grid: each image scaled to `tile` px (nearest, so pixels stay honest), its lines of text below."""
+    """Save a grid: each image scaled to `tile` px (nearest, so pixels stay honest), its lines of text
+    below (a line is a string, or (string, color) to draw it in that color)."""
     if not images:
         raise ValueError("image_grid needs at least one image")
-    font = ImageFont.load_default(size=font_size)
+    font = font or ImageFont.load_default(size=font_size)
     width_chars = max(16, int(tile / (0.55 * font_size)))
-    wrapped = [[w for line in lines for w in textwrap.wrap(line, width_chars) or [""]] for lines in texts]
+    wrapped = [[(w, color) for text, color in map(_colored, lines) for w in textwrap.wrap(text, width_chars) or [""]] for lines in texts]
     line_h = font_size + 3
     text_h = line_h * max(len(w) for w in wrapped) + 6
     cols = min(cols, len(images))
@@ -34,9 +49,13 @@ def image_grid(
         x = pad + (k % cols) * (tile + pad)
         y = pad + (k // cols) * (tile + text_h + pad)
         grid.paste(image.convert("RGB").resize((tile, tile), Image.Resampling.NEAREST), (x, y))
-        for i, line in enumerate(lines):
-            draw.text((x, y + tile + 3 + i * line_h), line, fill="black", font=font)
+        for i, (line, color) in enumerate(lines):
+            draw.text((x, y + tile + 3 + i * line_h), line, fill=color, font=font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
     return out
+
+
+def _colored(line: Line) -> tuple[str, str]:
+    return (line, "black") if isinstance(line, str) else line

@@ -142,4 +142,3 @@ def test_text_image_fusion_reads_each_image_once_for_all_its_texts():
     mask[1, 4:] = 0
     image, index = torch.randn(2, 7, 24), torch.tensor([0, 1, 1, 0, 1])
     torch.testing.assert_close(fusion(ids, mask, image, index), fusion(ids, mask, image[index]))
-

@@ -1,18 +1,26 @@
 """GAN views as training data: a dataset wrapper that adds synthetic faces to a Faces training set.
 Each synthetic item is a real training face redrawn by a trained pose/expression generator at another
 yaw and expression; its labels (yaw, pose, expression, `label`) and captions follow the new view.
-Synthetic item j is a pure function of (seed, j), so resumed runs see the same data."""
+Synthetic item j is a pure function of (seed, j), so resumed runs see the same data.
+
+With `source: real` the added faces are instead real renders of the GAN's own training people at the
+target yaw and expression: the ceiling that GAN views approximate, for experiments (identity labels
+then number those people after the training set's own: len(people) + k)."""
 
 from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
+from gan.config import GANExperimentConfig
 from gan.data import to_image, to_pixels
-from gan.sample import load_generator, redraw
+from gan.sample import CONFIG, load_generator, redraw
+from vl.config import load_config
 from vl.data.faces import FacesConfig, FacesWorld
 from vl.data.faces.world import write_face_captions
 from vl.data.images import read_image
@@ -26,8 +34,12 @@ class GANAugmented(torch.utils.data.Dataset):
 
     def __init__(self, items: torch.utils.data.Dataset, augment: Any, faces: FacesConfig, label_field: str | None = None):
         self.items, self.augment, self.label_field = items, augment, label_field
-        self.generator, gan_cfg = load_generator(augment.generator)
-        drawn = gan_cfg.data.faces
+        if augment.source == "real":
+            self.generator, drawn = None, _gan_faces(augment.generator)
+            self.gan_world = FacesWorld(drawn)
+        else:
+            self.generator, gan_cfg = load_generator(augment.generator)
+            drawn = gan_cfg.data.faces
         if (drawn.poses, drawn.expressions, drawn.image_size) != (faces.poses, faces.expressions, faces.image_size):
             raise ConfigError(
                 f"the generator in {augment.generator} draws poses {drawn.poses}, expressions {drawn.expressions} at "
@@ -67,12 +79,18 @@ class GANAugmented(torch.utils.data.Dataset):
         if missing:
             raise ConfigError(f"data.gan_augment redraws Faces rows; this training data has no {', '.join(missing)} (use a faces:<split> data spec)")
         yaw, expression = rng.choice(self.poses), rng.choice(self.expressions)
-        image = _redraw(self.generator, source["image"], self.faces.poses.index(yaw), self.faces.expressions.index(expression))
+        person = self.people[source["identity"]]
+        if self.generator is None:  # source: real, one of the GAN's people
+            k = rng.randrange(len(self.gan_world.identities))
+            person, image = self.gan_world.identities[k], _png(self.gan_world.image(k, yaw, expression))
+            source = {**source, "identity": len(self.people) + k}
+        else:
+            image = _redraw(self.generator, source["image"], self.faces.poses.index(yaw), self.faces.expressions.index(expression))
         row = {**source, "image": image, "image_id": -(j + 1), "yaw": yaw, "pose": self.faces.poses.index(yaw), "expression": expression}
         if self.label_field:
             row["label"] = str(row[self.label_field])
         if "captions" in source:
-            row["captions"] = write_face_captions(self.people[source["identity"]], yaw, expression, rng, len(source["captions"]))
+            row["captions"] = write_face_captions(person, yaw, expression, rng, len(source["captions"]))
         return row
 
 
@@ -80,6 +98,17 @@ class GANAugmented(torch.utils.data.Dataset):
 def _redraw(generator, value: dict[str, Any], pose: int, expression: int) -> dict[str, Any]:
     """An undecoded datasets.Image value ({"bytes", "path"}) redrawn; returned in the same form (PNG)."""
     out = redraw(generator, to_pixels(read_image(value))[None], torch.tensor([pose]), torch.tensor([expression]))[0]
+    return _png(to_image(out))
+
+
+def _png(image: Image.Image) -> dict[str, Any]:
+    """A PIL image as an undecoded datasets.Image value."""
     buffer = io.BytesIO()
-    to_image(out).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return {"bytes": buffer.getvalue(), "path": None}
+
+
+def _gan_faces(path: str) -> FacesConfig:
+    """The Faces world a GAN learned from: its generator/ folder's config, or a tasks.train_gan YAML."""
+    folder = Path(path)
+    return load_config(GANExperimentConfig, folder / CONFIG if folder.is_dir() else folder).data.faces

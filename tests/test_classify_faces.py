@@ -82,6 +82,28 @@ def test_gan_views_join_a_captioning_set_with_captions_of_the_new_view(generator
     assert {"pose", "expression", "both", "pose/yaw=0"} <= scores["truth"].keys()  # is each caption true of its face
 
 
+def test_real_views_of_the_gans_people_are_the_ceiling_arm(tmp_path):
+    """source: real adds real renders of the GAN's own people (read from its training config) at the
+    target poses: what GAN views approximate. No trained generator is needed."""
+    from accelerate import Accelerator
+
+    gan_faces = tmp_path / "gan.yaml"  # the GAN learned from 12 other people (12..23), at every pose
+    gan_faces.write_text(Path(GAN).read_text().replace("identities: 12,", "identities: 12, first_identity: 12,"))
+    views = ["data.gan_augment.source=real", f"data.gan_augment.generator={gan_faces}", "data.gan_augment.ratio=0.5", "data.gan_augment.poses=[30]"]
+    task = MultiTask(load_config(ExperimentConfig, FACES, views), Accelerator(cpu=True))
+    items = task.parts["expression"].train_items()
+    real = [items[k] for k in range(24, 36)]
+    assert all(r["yaw"] == 30 and r["label"] == r["expression"] and r["image_id"] < 0 and r["identity"] >= 12 for r in real)
+    assert ImageReader(skip=False)(real[:1])[0][0].size == (32, 32)
+    from vl.data.faces import FacesConfig, FacesWorld
+
+    gan_world = FacesWorld(FacesConfig(image_size=32, identities=12, first_identity=12, poses=[-30, 0, 30], expressions=["neutral", "happy"]))
+    first = ImageReader(skip=False)(real[:1])[0][0]
+    expected = gan_world.image(real[0]["identity"] - 12, 30, real[0]["expression"])
+    assert list(first.convert("RGB").getdata()) == list(expected.convert("RGB").getdata())  # a real face of the GAN's person
+    assert train.main(["--config", FACES, f"train.output_dir={tmp_path / 'run'}", *views]) == 0
+
+
 def test_gan_augment_config_errors(generator, tmp_path):
     with pytest.raises(ConfigError, match="needs data.gan_augment.generator"):
         load_config(ExperimentConfig, FACES, ["data.gan_augment.ratio=1"])

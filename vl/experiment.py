@@ -69,6 +69,10 @@ class GANAugmentConfig:
     trained pose/expression generator at another pose and expression (labels and captions follow)."""
 
     generator: str = ""  # the generator/ folder of a tasks.train_gan run
+    # real: the ceiling the views approximate, for experiments: no redrawing, but real renders of the
+    # GAN's own training people (its data.faces) at the target poses and expressions; `generator` may
+    # then also name a tasks.train_gan YAML config (only its data.faces is read)
+    source: Literal["generator", "real"] = "generator"
     ratio: float = 0.0  # synthetic items per real item (0: off)
     poses: list[int] | None = None  # target yaw angles (None: every pose the generator draws)
     expressions: list[str] | None = None  # target expressions (None: all)

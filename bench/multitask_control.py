@@ -76,8 +76,8 @@ def main() -> None:
                 t = time.perf_counter()
                 results.setdefault(arm, []).append(run_arm(ARMS[arm], seed, args.steps, Path(tmp) / f"{arm}-{seed}"))
                 print(f"{arm} seed {seed}: {results[arm][-1]} ({(time.perf_counter() - t) / 60:.1f} min)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"steps": args.steps, "seeds": seeds, "images_per_step": 32, "results": results}, indent=1))
+                args.out.parent.mkdir(parents=True, exist_ok=True)  # after every run: a long bench keeps what it measured
+                args.out.write_text(json.dumps({"steps": args.steps, "seeds": seeds, "images_per_step": 32, "results": results}, indent=1))
     metrics = sorted({m for runs in results.values() for r in runs for m in r})
     print(f"\n{args.steps} steps x 32 images per head, seeds {args.seeds}; test (300 images), mean ± std")
     print("| metric | " + " | ".join(f"{a} alone" if a != "all" else "caption + vqa + tag" for a in results) + " |")

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tasks.demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=OUT, help="where the run, the scores and the PNG go (default: demo)")
     p.add_argument("--skip-training", action="store_true", help="score the model an earlier demo left in OUT/run")
+    p.add_argument("--test-images", type=int, default=TEST_IMAGES, help=f"score the first N test images (default {TEST_IMAGES})")
     args = p.parse_args(argv)
     start, out = time.perf_counter(), args.out
     bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"{out / 'run' / 'model'} does not exist: run the demo without --skip-training first")
     cfg = load_config(ExperimentConfig, out / "run" / "config.yaml")
     model, processor = VLModel.from_pretrained(out / "run" / "model").eval(), VLProcessor.from_pretrained(out / "run" / "model")
-    print(f"scoring the first {TEST_IMAGES} test images ...")
-    kinds, rows, outputs, reports = score_heads(model, processor, cfg, TEST, TEST_IMAGES, bf16)
+    print(f"scoring the first {args.test_images} test images ...")
+    kinds, rows, outputs, reports = score_heads(model, processor, cfg, TEST, args.test_images, bf16)
     baselines = _baselines(kinds, rows)
     caption = reports["caption"].scores
     print(format_table({"model": caption["metrics"], "baseline": baselines["caption"]["metrics"]}, caption["skipped"]))

@@ -1,11 +1,14 @@
 """Score a trained face generator with a classifier trained on real faces (no Inception download).
 
     python -m tasks.evaluate_gan --generator runs/gan-faces/generator [--classifier DIR] [--n 600]
+    python -m tasks.evaluate_gan --generator runs/gan-faces/generator --reader runs/faces-expression/model
 
 Prints and writes (default: <generator>/scores.json) the classifier's accuracy on real test faces,
 pose / expression / identity accuracy on generated views (each test face redrawn at a random pose
 and expression), FD in the classifier's feature space, and CAS (a classifier trained on generated
 views only, tested on real faces); writes <generator>/examples.png (sources, then their redrawings).
+With --reader, also the independent read (gan/reader.py): another model, trained on other people,
+reads the target expression of its own people's faces redrawn at the poses it knows.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 
 from gan.data import stack_faces, to_image
 from gan.evaluate import ClassifierConfig, accuracies, classifier_at, frechet_distance, summary, train_classifier
+from gan.reader import independent_read
 from gan.sample import load_generator, redraw
 from tasks.common.cli import cli
 from vl.data.faces.dataset import build_faces_dataset
@@ -39,6 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-faces", type=int, default=6000, help="real training faces (every pose) for the judging classifier")
     p.add_argument("--cas-steps", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--reader",
+        type=Path,
+        default=None,
+        help="an expression recognizer (a tasks.train model folder, one classify head) to read generated views independently of the judge",
+    )
+    p.add_argument("--reader-faces", type=int, default=1200, help="faces of the reader's people to redraw and read")
     p.add_argument("--out", type=Path, default=None, help="scores JSON (default: <generator>/scores.json)")
     return p.parse_args(argv)
 
@@ -69,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics["fd_real_vs_real"] = frechet_distance(judge, test_x[: len(test_x) // 2], test_x[len(test_x) // 2 :])  # the floor at this sample size
     cas = train_classifier(fake, fake_y, ccfg, steps=args.cas_steps, seed=args.seed, heads=("pose", "expression"), desc="CAS on generated faces")
     metrics |= {f"cas_{k}_acc": v for k, v in accuracies(cas, test_x, {k: test_y[k] for k in ("pose", "expression")}).items()}
+    if args.reader:
+        metrics |= independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed)
     out = args.out or args.generator / "scores.json"
     out.write_text(json.dumps({**metrics, "generator": str(args.generator), "classifier": str(folder), "n": len(test_x)}, indent=1))
     _examples(test_x[:8], fake[:8], args.generator / "examples.png")

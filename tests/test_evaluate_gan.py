@@ -51,3 +51,21 @@ def test_evaluate_gan_end_to_end(tmp_path, capsys):
     assert (tmp_path / "face_classifier" / "model.safetensors").is_file() and (tmp_path / "generator" / "examples.png").is_file()
     assert "24 test faces" in capsys.readouterr().out
     assert evaluate_gan.main(argv) == 0  # the second time the saved judge is reused
+
+
+def test_an_independent_reader_reads_the_generated_expressions(tmp_path, capsys):
+    from tasks import train
+
+    assert train_gan.main(["--config", TINY, f"train.output_dir={tmp_path / 'gan'}"]) == 0
+    reader = str(Path(__file__).with_name("tiny_faces.yaml"))  # the tiny worlds share their people: the wiring is what is tested
+    assert train.main(["--config", reader, f"train.output_dir={tmp_path / 'reader'}"]) == 0
+    argv = ["--generator", str(tmp_path / "gan" / "generator"), "--n", "12", "--train-faces", "24", "--classifier-steps", "3", "--cas-steps", "3"]
+    assert evaluate_gan.main([*argv, "--reader", str(tmp_path / "reader" / "model"), "--reader-faces", "10"]) == 0
+    scores = json.loads((tmp_path / "gan" / "generator" / "scores.json").read_text())
+    assert scores["reader_faces"] == 10 and 0 <= scores["reader_gen_expression_acc"] <= 1 and 0 <= scores["reader_real_expression_acc"] <= 1
+    assert "reader_gen_expression_acc" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"  # a reader at another image size: says what does not fit
+    bad.write_text(Path(reader).read_text().replace("image_size: 32", "image_size: 40"))
+    assert train.main(["--config", str(bad), f"train.output_dir={tmp_path / 'bad'}", "model.encoder.patch_size=8"]) == 0
+    assert evaluate_gan.main([*argv, "--reader", str(tmp_path / "bad" / "model")]) == 2
+    assert "give a reader of the generator's expressions, size" in capsys.readouterr().err

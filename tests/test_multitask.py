@@ -75,15 +75,21 @@ def test_evaluate_each_head_and_rescore_the_vqa_results_file(trained, capsys, tm
     assert {"image_id", "answer", "question_type", "question"} <= set(questions[0])
 
 
-def test_multitask_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
-    steps = ["train.steps=8", "train.save_every=5", "train.eval_every=1000", "train.log_every=4"]
-    assert run_train(tmp_path / "straight", *steps) == 0
-    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step_0000005", tmp_path / "again" / "checkpoints" / "step_0000005")
+def assert_resume_matches(tmp_path: Path, steps: int, checkpoint: int, *overrides: str) -> None:
+    """A run resumed from its step-`checkpoint` checkpoint ends with the weights of an uninterrupted one."""
+    args = [*overrides, f"train.steps={steps}", f"train.save_every={checkpoint}", "train.eval_every=1000", "train.log_every=4"]
+    assert run_train(tmp_path / "straight", *args) == 0
+    saved = f"step_{checkpoint:07d}"
+    shutil.copytree(tmp_path / "straight" / "checkpoints" / saved, tmp_path / "again" / "checkpoints" / saved)
     shutil.copytree(tmp_path / "straight" / "tokenizer", tmp_path / "again" / "tokenizer")
-    assert run_train(tmp_path / "again", *steps, "--resume", "latest") == 0
+    assert run_train(tmp_path / "again", *args, "--resume", "latest") == 0
     a, b = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "again" / "model" / "model.safetensors")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_multitask_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
+    assert_resume_matches(tmp_path, steps=8, checkpoint=5)
 
 
 def test_a_task_without_a_head_is_a_clear_error(tmp_path, capsys):
@@ -134,14 +140,7 @@ def test_a_shared_step_gives_every_head_the_same_images_in_one_encoder_pass(tmp_
 
 
 def test_shared_images_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
-    steps = [*SHARED, "train.steps=7", "train.save_every=4", "train.eval_every=1000", "train.log_every=4"]
-    assert run_train(tmp_path / "straight", *steps) == 0
-    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step_0000004", tmp_path / "again" / "checkpoints" / "step_0000004")
-    shutil.copytree(tmp_path / "straight" / "tokenizer", tmp_path / "again" / "tokenizer")
-    assert run_train(tmp_path / "again", *steps, "--resume", "latest") == 0
-    a, b = load_file(tmp_path / "straight" / "model" / "model.safetensors"), load_file(tmp_path / "again" / "model" / "model.safetensors")
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    assert_resume_matches(tmp_path, 7, 4, *SHARED)  # which caption and which questions are drawn replays too
 
 
 def test_shared_images_and_questions_per_image_mistakes_name_the_fix(tmp_path, capsys):

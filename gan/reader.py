@@ -56,5 +56,9 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
             out += [labels[k] for k in model(**inputs, task=head)["logits"].argmax(-1).tolist()]
         return out
 
-    hits = lambda said, want: sum(a == b for a, b in zip(said, want)) / max(1, len(want))  # noqa: E731
-    return {"reader_real_expression_acc": hits(read(real), truth), "reader_gen_expression_acc": hits(read(fake), target), "reader_faces": len(real)}
+    real_acc, gen_acc = _share_equal(read(real), truth), _share_equal(read(fake), target)
+    return {"reader_real_expression_acc": real_acc, "reader_gen_expression_acc": gen_acc, "reader_faces": len(real)}
+
+
+def _share_equal(said: list[str], want: list[str]) -> float:
+    return sum(a == b for a, b in zip(said, want)) / max(1, len(want))

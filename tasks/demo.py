@@ -29,6 +29,7 @@ from vl.data.specs import read_image
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import caption_scores, format_table, normalize_answer
+from vl.metrics.vqa import VQA_EVALS
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
 from vl.tasks import task_kind
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"captions with every claim true of their scene: {truth['all_claims_true']:.1%}; mentions that exist: {truth['mentions_exist']:.1%}")
     print("claims that hold, by kind: " + ", ".join(f"{k.removeprefix('true/')} {v:.1%}" for k, v in truth.items() if k.startswith("true/")))
     vqa, prior = reports["vqa"].scores["summary"], baselines["vqa"]
-    print(f"\nVQA accuracy ({vqa_version(cfg)}), model vs answer prior (the most frequent training answer of the question's family):")
+    print(f"\nVQA accuracy ({VQA_EVALS[cfg.evaluation.vqa_eval]}), model vs answer prior (the most frequent training answer of the question's family):")
     print("\n".join(f"  {k:16} {v:6.2f}   {prior.get(k, float('nan')):6.2f}" for k, v in vqa.items()))
     print("\n" + reports["tag"].table)
     write_json(
@@ -97,10 +98,6 @@ def score_heads(model: VLModel, processor: VLProcessor, cfg: ExperimentConfig, s
             outputs[name] = kind.infer(model, rows[name], batch_size=100)
             reports[name] = kind.report(rows[name], outputs[name], metrics)
     return kinds, rows, outputs, reports
-
-
-def vqa_version(cfg: ExperimentConfig) -> str:
-    return f"official vqaEval.py, {'current master' if cfg.evaluation.vqa_eval == 'master' else 'legacy 2017'}"
 
 
 def _baselines(kinds: dict[str, Any], rows: dict[str, Any]) -> dict[str, Any]:

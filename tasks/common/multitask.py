@@ -13,7 +13,7 @@ from accelerate import Accelerator
 
 from tasks.common.build import build_model, build_processor
 from vl.config import save_config
-from vl.data.specs import EpochSampler, Seeded, seeded
+from vl.data.specs import seeded_loader
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
@@ -100,15 +100,7 @@ class MultiTask:
         task's batch of the same images."""
         if self.cfg.train.share_images:
             images = SharedImages({name: p.train_items() for name, p in self.parts.items()})
-            loader = torch.utils.data.DataLoader(
-                Seeded(images),
-                batch_size=self.cfg.train.batch_size,
-                sampler=EpochSampler(len(images), seed, draws=True),
-                collate_fn=seeded(self._collate_shared),
-                drop_last=True,
-                num_workers=self.cfg.data.num_workers,
-            )
-            return {"images": loader}
+            return {"images": seeded_loader(images, self.cfg.train.batch_size, seed, self._collate_shared, self.cfg.data.num_workers)}
         return {name: p.train_loader(seed + k) for k, (name, p) in enumerate(self.parts.items())}
 
     def _collate_shared(self, images: list[dict[str, list[Any]]]) -> dict[str, dict[str, Any]]:

@@ -203,6 +203,19 @@ def seeded(collate: Any) -> Any:
     return run
 
 
+def seeded_loader(items: torch.utils.data.Dataset, batch_size: int, seed: int, collate: Any, num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """A training loader over `items`: an EpochSampler order, full batches only, and each batch's random
+    draws (in `collate`) seeded from the sampler, so a resumed run replays them."""
+    return torch.utils.data.DataLoader(
+        Seeded(items),
+        batch_size=batch_size,
+        sampler=EpochSampler(len(items), seed, draws=True),
+        collate_fn=seeded(collate),
+        drop_last=True,
+        num_workers=num_workers,
+    )
+
+
 class ImageReader:
     """Decodes a batch's images; with skip=True, unreadable ones are dropped and remembered."""
 

@@ -30,7 +30,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from vl.data.augment import classic_augmentation, with_synthetic_views
-from vl.data.specs import CaptionPairs, EpochSampler, ImageReader, Seeded, image_id_column, seeded
+from vl.data.specs import CaptionPairs, ImageReader, image_id_column, seeded_loader
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import FAST_METRICS
@@ -142,15 +142,7 @@ class TaskKind:
         return model(**batch, task=self.name)["loss"]
 
     def train_loader(self, seed: int) -> torch.utils.data.DataLoader:
-        items = self.train_items()
-        return torch.utils.data.DataLoader(
-            Seeded(items),
-            batch_size=self.batch_size,
-            sampler=EpochSampler(len(items), seed, draws=True),
-            collate_fn=seeded(self.collate),
-            drop_last=True,
-            num_workers=self.cfg.data.num_workers,
-        )
+        return seeded_loader(self.train_items(), self.batch_size, seed, self.collate, self.cfg.data.num_workers)
 
     # --- shared: inference and evaluation ------------------------------------------------------------
     @torch.no_grad()

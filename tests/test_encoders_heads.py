@@ -133,12 +133,30 @@ def test_caption_loss_ignores_padding():
     torch.testing.assert_close(a, b)
 
 
-def test_text_image_fusion_reads_each_image_once_for_all_its_texts():
-    from vl.heads.fusion import TextImageFusion
+@pytest.mark.parametrize("kind", ["cross", "joint", "film"])
+def test_text_image_fusion_reads_each_image_once_for_all_its_texts(kind):
+    from vl.heads.fusion import build_fusion
 
     torch.manual_seed(0)
-    fusion = TextImageFusion(vocab_size=50, dim=16, depth=2, heads=2, max_len=8, memory_dim=24).eval()
+    fusion = build_fusion(kind, 50, 16, 2, 2, 8, 24).eval()  # vocab, dim, depth, heads, max_len, memory_dim
     ids, mask = torch.randint(1, 50, (5, 6)), torch.ones(5, 6, dtype=torch.long)
     mask[1, 4:] = 0
-    image, index = torch.randn(2, 7, 24), torch.tensor([0, 1, 1, 0, 1])
+    image, index = torch.randn(2, 9, 24), torch.tensor([0, 1, 1, 0, 1])  # a 3 x 3 grid of image tokens
     torch.testing.assert_close(fusion(ids, mask, image, index), fusion(ids, mask, image[index]))
+
+
+def test_joint_fusion_ignores_text_padding_and_reads_image_tokens_as_a_set():
+    """Text padding changes nothing; the image tokens carry the encoder's positions, the fusion adds none."""
+    from vl.heads.fusion import JointFusion
+
+    torch.manual_seed(0)
+    fusion = JointFusion(vocab_size=50, dim=16, depth=2, heads=2, max_len=8, memory_dim=24).eval()
+    ids, mask = torch.randint(1, 50, (1, 6)), torch.ones(1, 6, dtype=torch.long)
+    image = torch.randn(1, 7, 24)
+    short = fusion(ids[:, :4], mask[:, :4], image)
+    padded_mask = mask.clone()
+    padded_mask[:, 4:] = 0
+    torch.testing.assert_close(fusion(ids, padded_mask, image)[:, :4], short)
+    assert fusion(ids, mask, image).shape == (1, 6, 16)
+    # a permutation of the image tokens is invisible to a set-attending text
+    torch.testing.assert_close(fusion(ids, mask, image[:, torch.randperm(7)]), fusion(ids, mask, image), atol=1e-5, rtol=1e-5)

@@ -28,12 +28,14 @@ def save_checkpoint(
     step: int,
     keep: int,
     extra: dict[str, torch.Tensor] | None = None,
+    train_seconds: float = 0.0,
 ) -> Path:
     """Save model, optimizer, scheduler and RNG states (and `extra` tensors, as safetensors) under a
     temporary name, then rename: a checkpoint folder is either complete or absent, whenever the process dies.
 
     accelerate's register_for_checkpointing would pickle extra objects (and unpickle them on load),
-    hence `extra`."""
+    hence `extra`. `train_seconds`: the training time so far (evaluations and saves not counted), which
+    a resumed run continues from."""
     final = checkpoint_dir(output_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process:
@@ -44,7 +46,7 @@ def save_checkpoint(
     if accelerator.is_main_process:
         if extra:
             save_file({k: v.detach().contiguous().cpu() for k, v in extra.items()}, tmp / EXTRA)
-        (tmp / STATE).write_text(json.dumps({"step": step}))
+        (tmp / STATE).write_text(json.dumps({"step": step, "train_seconds": round(train_seconds, 3)}))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         for old in checkpoints(output_dir)[:-keep]:
@@ -80,6 +82,11 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> int:
     except (RuntimeError, KeyError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} does not fit this model: {_first_problem(err)}; was it saved from another config?") from None
     return int(json.loads((path / STATE).read_text())["step"])
+
+
+def train_seconds(path: Path) -> float:
+    """The training time a checkpoint recorded (0 for checkpoints written before it was recorded)."""
+    return float(json.loads((path / STATE).read_text()).get("train_seconds", 0.0))
 
 
 def load_extra(path: Path) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ periodic evaluation and atomic checkpoints, exact resume, trackers, a progress b
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +41,11 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
     scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
     loaders = task.train_loaders(tc.seed)
     model, optimizer, *prepared, scheduler = accelerator.prepare(task.model, optimizer, *loaders.values(), scheduler)
-    step = 0
+    step, clock = 0, TrainingClock()
     if resume:
         path = checkpoint.resolve(resume, out)
         step = checkpoint.load_checkpoint(accelerator, path)
+        clock = TrainingClock(checkpoint.train_seconds(path))
         accelerator.print(f"resumed from {path} at step {step}")
     forward = torch.compile(model) if tc.compile else model
     batches = _zip({name: endless(loader, accelerator, skip=step * tc.grad_accum) for name, loader in zip(loaders, prepared)})
@@ -66,14 +68,22 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
             if step % tc.log_every == 0 or step == tc.steps:
                 means = {f"train/{k}": accelerator.reduce(v / n_loss, "mean").item() for k, v in loss_sums.items()}
                 rate = (step - first_step) * samples_per_step / (time.perf_counter() - start)
-                logged = {**means, "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": float(grad_norm), "train/samples_per_s": rate}
+                logged = {
+                    **means,
+                    "train/lr": scheduler.get_last_lr()[0],
+                    "train/grad_norm": float(grad_norm),
+                    "train/samples_per_s": rate,
+                    "train/minutes": clock.seconds() / 60,
+                }
                 accelerator.log(logged, step=step)
                 bar.set_postfix(loss=f"{means['train/loss']:.3f}", lr=f"{logged['train/lr']:.1e}")
                 loss_sums, n_loss = {}, 0
             if step % tc.eval_every == 0 or step == tc.steps:
-                logged.update(_evaluate(task, model, accelerator, step))
+                with clock.paused():
+                    logged.update(_evaluate(task, model, accelerator, step, clock))
             if step % tc.save_every == 0 or step == tc.steps:
-                checkpoint.save_checkpoint(accelerator, out, step, tc.keep_checkpoints)
+                with clock.paused():
+                    checkpoint.save_checkpoint(accelerator, out, step, tc.keep_checkpoints, train_seconds=clock.seconds())
     finally:
         bar.close()  # an error message then starts on a line of its own
     state_dict = accelerator.get_state_dict(model)  # every process takes part: under FSDP the weights are sharded
@@ -145,9 +155,30 @@ def endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
         epoch, skip = epoch + 1, 0
 
 
-def _evaluate(task: Task, model: torch.nn.Module, accelerator: Accelerator, step: int) -> dict[str, float]:
-    """Every process evaluates its share of the rows (task.evaluate gathers them); the main one logs."""
+class TrainingClock:
+    """Seconds spent training (evaluations and checkpoint saves excluded), continued across resumes:
+    what a learning curve's x-axis should be."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.before, self.start, self.pause_total = seconds, time.perf_counter(), 0.0
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start - self.pause_total
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.pause_total += time.perf_counter() - t
+
+
+def _evaluate(task: Task, model: torch.nn.Module, accelerator: Accelerator, step: int, clock: TrainingClock) -> dict[str, float]:
+    """Every process evaluates its share of the rows (task.evaluate gathers them); the main one logs,
+    with the training minutes so far (the learning curve's x)."""
     metrics = task.evaluate(accelerator.unwrap_model(model))
+    metrics["train/minutes"] = clock.seconds() / 60
     accelerator.log(metrics, step=step)
     if accelerator.is_main_process:
         tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

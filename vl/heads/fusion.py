@@ -1,14 +1,37 @@
-"""A short text (a question, or an answer prompt) read together with the image: token embeddings,
-then blocks of bidirectional self-attention over the text, cross-attention to the image tokens and
-an MLP. Shared by the VQA and question-generation heads."""
+"""A short text (a question, or an answer prompt) read together with the image. Shared by the VQA and
+question-generation heads, in one of two ways (the head's `fusion` option):
+
+- "cross": blocks of bidirectional self-attention over the text, cross-attention to the image tokens
+  and an MLP. The image tokens stay as the encoder left them; the text gathers from them.
+- "joint": one sequence of text and image tokens through self-attention blocks (single-stream, as
+  ViLT and MDETR's fusion): the image tokens are rewritten for each text, so image regions can
+  compare themselves with each other *given the question* (which object is closest to the red one,
+  which are the same shape), the relations a cross-attention text has to find in two hops.
+  It costs (L + N)^2 attention per text instead of L * N.
+- "film": the text, read by self-attention blocks, modulates convolutions over the image token grid
+  (FiLM, Perez et al. 2018: per-channel scale and shift from the text, x/y coordinate maps beside the
+  features, residual 3x3 conv blocks, then a max-pool over the grid). Multiplying image features by a
+  text-chosen gain binds "red" to red regions from the first steps, where attention must first learn
+  to aim; 3x3 convolutions over the grid compare neighbouring regions, relations across the image
+  build up block by block. Its first output token is the pooled, text-conditioned image summary.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from vl.errors import ConfigError
-from vl.layers import DecoderBlock, key_mask
+from vl.layers import DecoderBlock, EncoderBlock, key_mask
+
+FusionKind = Literal["cross", "joint", "film"]
+
+
+def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
+    """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them."""
+    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion}[kind](*args)
 
 
 class TextImageFusion(nn.Module):
@@ -43,6 +66,120 @@ class TextImageFusion(nn.Module):
                 kv = (kv[0][image_index], kv[1][image_index])
             x = block(x, kv, self_mask=self_mask)
         return self.norm(x)
+
+
+class JointFusion(TextImageFusion):
+    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm) [, image_index (B,)]) -> fused text
+    tokens (B, L, D), like TextImageFusion, but text and image tokens (projected to D, with a learned
+    image-type embedding) go through self-attention blocks together."""
+
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        nn.Module.__init__(self)
+        if vocab_size <= 0:
+            raise ConfigError("text vocab_size is not set; build the model with its tokenizer")
+        if dim % heads:
+            raise ConfigError(f"text dim {dim} is not divisible by heads {heads}")
+        self.max_len = max_len
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Embedding(max_len, dim)
+        self.image_in = nn.Linear(memory_dim, dim)
+        self.image_type = nn.Parameter(torch.zeros(dim))
+        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, "gelu", dropout, eps=1e-5) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"embed.weight", "pos.weight", "image_type"}
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        if ids.size(1) > self.max_len:
+            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
+        text = self.embed(ids) + self.pos.weight[: ids.size(1)]
+        image = self.image_in(image) + self.image_type  # projected once per image, then shared by its texts
+        if image_index is not None:
+            image = image[image_index]
+        x = torch.cat([text, image.to(text.dtype)], dim=1)
+        ones = torch.ones(image.shape[:2], dtype=torch.bool, device=mask.device)
+        full_mask = key_mask(torch.cat([mask.bool(), ones], dim=1))
+        for block in self.blocks:
+            x = block(x, full_mask)
+        return self.norm(x[:, : ids.size(1)])
+
+
+class FiLMFusion(nn.Module):
+    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm) [, image_index (B,)]) -> (B, L, D): the
+    text tokens after `depth` self-attention blocks, the first replaced by the pooled output of `depth`
+    FiLM'd conv blocks over the image grid (N = s * s tokens, no class token)."""
+
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        if vocab_size <= 0:
+            raise ConfigError("text vocab_size is not set; build the model with its tokenizer")
+        if dim % heads:
+            raise ConfigError(f"text dim {dim} is not divisible by heads {heads}")
+        self.max_len = max_len
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Embedding(max_len, dim)
+        self.text_blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, "gelu", dropout, eps=1e-5) for _ in range(depth))
+        self.text_norm = nn.LayerNorm(dim)
+        self.stem = nn.Conv2d(memory_dim + 2, dim, 1)
+        self.blocks = nn.ModuleList(FiLMBlock(dim) for _ in range(depth))
+        self.film = nn.Linear(dim, depth * 2 * dim)  # every block's scale and shift, from the text summary
+        self.out = nn.Sequential(nn.Conv2d(dim + 2, dim, 1), nn.ReLU())
+        self.norm = nn.LayerNorm(dim)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"embed.weight", "pos.weight"}
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        if ids.size(1) > self.max_len:
+            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
+        text = self.embed(ids) + self.pos.weight[: ids.size(1)]
+        self_mask = key_mask(mask.bool())
+        for block in self.text_blocks:
+            text = block(text, self_mask)
+        text = self.text_norm(text)
+        grid = with_coordinates(token_grid(image))
+        x = self.stem(grid)  # once per image, then shared by its texts
+        if image_index is not None:
+            x = x[image_index]
+        coords = grid[:1, -2:].expand(x.size(0), -1, -1, -1)
+        film = self.film(text[:, 0]).unflatten(1, (len(self.blocks), 2, -1))  # (B, blocks, 2, D)
+        for k, block in enumerate(self.blocks):
+            x = block(x, coords, film[:, k, 0], film[:, k, 1])
+        pooled = self.out(torch.cat([x, coords.to(x.dtype)], dim=1)).amax(dim=(2, 3))  # (B, D)
+        return self.norm(torch.cat([pooled[:, None].to(text.dtype), text[:, 1:]], dim=1))
+
+
+class FiLMBlock(nn.Module):
+    """FiLM's residual block: h = relu(conv1x1([x, coords])); h + relu((1 + gamma) * bn(conv3x3(h)) + beta)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.project = nn.Conv2d(dim + 2, dim, 1)
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(dim, affine=False)  # the text's scale and shift are the affine part
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.project(torch.cat([x, coords.to(x.dtype)], dim=1)))
+        y = self.bn(self.conv(h))
+        return h + torch.relu((1 + gamma[:, :, None, None]) * y + beta[:, :, None, None])
+
+
+def token_grid(tokens: torch.Tensor) -> torch.Tensor:
+    """Image tokens (B, N, D) as a (B, D, s, s) grid; N must be a square (an encoder without class token)."""
+    side = int(round(tokens.size(1) ** 0.5))
+    if side * side != tokens.size(1):
+        raise ConfigError(f"fusion 'film' needs the image tokens on a square grid, got {tokens.size(1)}; use an encoder without class token, or fusion 'cross'")
+    return tokens.transpose(1, 2).unflatten(2, (side, side))
+
+
+def with_coordinates(grid: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C + 2, H, W): x and y of each cell centre in [-1, 1] appended (CoordConv)."""
+    b, _, h, w = grid.shape
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=grid.device, dtype=grid.dtype)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=grid.device, dtype=grid.dtype)
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.cat([grid, torch.stack([xx, yy]).expand(b, -1, -1, -1)], dim=1)
 
 
 def joint_memory(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, project: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.caption import CaptionHead
-from vl.heads.fusion import TextImageFusion, joint_memory
+from vl.heads.fusion import FusionKind, build_fusion, joint_memory
 from vl.heads.vqa import TextDecoderConfig, build_text_decoder
 from vl.layers import init_weights
 from vl.registry import HEADS
@@ -27,6 +27,7 @@ class QGenHead(nn.Module):
     class Config:
         dim: int = 256
         depth: int = 1  # fusion blocks over the answer prompt
+        fusion: FusionKind = "cross"  # cross: the text attends to the image; joint: text and image tokens attend together (vl.heads.fusion)
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -45,7 +46,7 @@ class QGenHead(nn.Module):
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()
         self.cfg = cfg
-        self.fusion = TextImageFusion(cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
+        self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
         self.project = nn.Linear(memory_dim, cfg.dim)
         self.decoder = build_text_decoder(cfg, cfg.decoder)
         self.fusion.apply(init_weights)

@@ -12,7 +12,7 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.caption import CaptionHead
-from vl.heads.fusion import TextImageFusion, joint_memory
+from vl.heads.fusion import FusionKind, build_fusion, joint_memory
 from vl.layers import init_weights
 from vl.registry import HEADS
 
@@ -46,6 +46,7 @@ class VQAHead(nn.Module):
     class Config:
         dim: int = 256
         depth: int = 2  # fusion blocks: question self-attention + cross-attention to the image
+        fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film (vl.heads.fusion)
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -68,7 +69,7 @@ class VQAHead(nn.Module):
         if not cfg.answers:
             raise ConfigError("vqa head has no answers; build it from training data (tasks.train does) or set heads.vqa.answers")
         self.cfg = cfg
-        self.fusion = TextImageFusion(cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
+        self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         if cfg.generative:
             self.project = nn.Linear(memory_dim, cfg.dim)

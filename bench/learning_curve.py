@@ -1,0 +1,88 @@
+"""Learning curves: accuracy per VQA question family against training minutes, for one or more runs.
+
+Reads each run's metrics.jsonl (tasks.train writes it; every periodic evaluation logs its val metrics
+with `train/minutes`, the training time so far without evaluations and saves) and draws one panel per
+family, a line per run, on the same axes. Question-generation answerability and the caption claim
+reader's all-true rate are drawn too when a run logged them.
+
+    python bench/learning_curve.py runs/shapes-reasoning runs/shapes-multitask --out bench/figures/learning_curve.png
+    python bench/learning_curve.py RUN[=LABEL] ...        # LABEL names the run in the legend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PANELS = {  # panel title -> "<head>/<metric>" keys tried in order (the first a run logged is drawn)
+    "VQA overall": ["vqa/accuracy"],
+    "non-relational": ["vqa/non-relational"],
+    "relational": ["vqa/relational"],
+    "counting": ["vqa/counting"],
+    "existence": ["vqa/existence"],
+    "comparison": ["vqa/comparison"],
+    "QG answerable": ["qgen/answerable"],
+    "captions all true": ["caption/all_claims_true"],
+}
+
+
+def read_curves(run: Path) -> dict[str, list[tuple[float, float]]]:
+    """{"<head>/<metric>": [(training minutes, value)]} from a run's evaluation log lines."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{run}: no metrics.jsonl; pass the train.output_dir of a tasks.train run")
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        minutes = record.get("train/minutes")
+        if minutes is None or not any(k.startswith("val/") for k in record):
+            continue
+        for key, value in record.items():
+            if key.startswith("val/"):
+                curves.setdefault(key.removeprefix("val/"), []).append((minutes, value))
+    return curves
+
+
+def as_percent(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Rates logged as fractions (<= 1 everywhere) drawn as percent, like the VQA accuracies."""
+    return points if any(v > 1 for _, v in points) else [(m, 100 * v) for m, v in points]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders (train.output_dir), each optionally RUN=LABEL")
+    parser.add_argument("--out", default="bench/figures/learning_curve.png")
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [(Path(r.partition("=")[0]), r.partition("=")[2] or Path(r.partition("=")[0]).name) for r in args.runs]
+    curves = {label: read_curves(path) for path, label in runs}
+    panels = [(title, keys) for title, keys in PANELS.items() if any(k in c for c in curves.values() for k in keys)]
+    cols = 4
+    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(4 * cols, 3.2 * ((len(panels) + cols - 1) // cols)), squeeze=False)
+    for ax, (title, keys) in zip(axes.flat, panels):
+        for label, c in curves.items():
+            key = next((k for k in keys if k in c), None)
+            if key:
+                xs, ys = zip(*as_percent(sorted(c[key])))
+                ax.plot(xs, ys, marker="o", markersize=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("training minutes")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("% (val)")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}: {len(panels)} panels, runs: {', '.join(curves)}")
+
+
+if __name__ == "__main__":
+    main()

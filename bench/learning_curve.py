@@ -1,6 +1,6 @@
 """Learning curves: accuracy per VQA question family against training minutes, for one or more runs.
 
-Reads each run's metrics.jsonl (tasks.train writes it; every periodic evaluation logs its val metrics
+Reads each run's logs/metrics.jsonl (tasks.train writes it; every periodic evaluation logs its val metrics
 with `train/minutes`, the training time so far without evaluations and saves) and draws one panel per
 family, a line per run, on the same axes. Question-generation answerability and the caption claim
 reader's all-true rate are drawn too when a run logged them.
@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+# issue 14's targets on Shapes, drawn as dotted lines
+TARGETS = {"non-relational": 98, "relational": 95, "counting": 95, "existence": 95, "comparison": 95, "QG answerability": 90, "captions all true": 95}
 PANELS = {  # panel title -> "<head>/<metric>" keys tried in order (the first a run logged is drawn)
     "VQA overall": ["vqa/accuracy"],
     "non-relational": ["vqa/non-relational"],
@@ -22,14 +24,14 @@ PANELS = {  # panel title -> "<head>/<metric>" keys tried in order (the first a 
     "counting": ["vqa/counting"],
     "existence": ["vqa/existence"],
     "comparison": ["vqa/comparison"],
-    "QG answerable": ["qgen/answerable"],
+    "QG answerability": ["qgen/answerability"],
     "captions all true": ["caption/all_claims_true"],
 }
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[float, float]]]:
     """{"<head>/<metric>": [(training minutes, value)]} from a run's evaluation log lines."""
-    path = run / "metrics.jsonl"
+    path = run / "logs" / "metrics.jsonl"
     if not path.is_file():
         raise SystemExit(f"{run}: no metrics.jsonl; pass the train.output_dir of a tasks.train run")
     curves: dict[str, list[tuple[float, float]]] = {}
@@ -63,15 +65,19 @@ def main() -> None:
     curves = {label: read_curves(path) for path, label in runs}
     panels = [(title, keys) for title, keys in PANELS.items() if any(k in c for c in curves.values() for k in keys)]
     cols = 4
-    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(4 * cols, 3.2 * ((len(panels) + cols - 1) // cols)), squeeze=False)
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False, sharex=True)
     for ax, (title, keys) in zip(axes.flat, panels):
         for label, c in curves.items():
             key = next((k for k in keys if k in c), None)
             if key:
                 xs, ys = zip(*as_percent(sorted(c[key])))
                 ax.plot(xs, ys, marker="o", markersize=3, label=label)
+        if title in TARGETS:
+            ax.axhline(TARGETS[title], color="gray", linestyle=":", linewidth=1)
         ax.set_title(title)
         ax.set_xlabel("training minutes")
+        ax.set_xlim(left=0)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:

@@ -40,6 +40,10 @@ def test_train_end_to_end_then_evaluate(tmp_path, capsys):
     assert {"train/loss", "train/lr", "val/caption/loss", "val/caption/CIDEr"} <= {k for rec in logs for k in rec}
     lrs = [rec["train/lr"] for rec in logs if "train/lr" in rec]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 2e-3  # warmup done, cosine decaying
+    # learning curves: every evaluation logs the training minutes so far, which checkpoints keep
+    minutes = [rec["train/minutes"] for rec in logs if "val/caption/CIDEr" in rec]
+    assert len(minutes) == 2 and 0 < minutes[0] < minutes[1]
+    assert json.loads((run / "checkpoints" / "step_0000008" / "trainer_state.json").read_text())["train_seconds"] > 0
     model = VLModel.from_pretrained(run / "model")
     assert model.config.heads["caption"]["vocab_size"] <= 150
     assert evaluate_main(["--model", str(run / "model"), "--data", "shapes:test", "--metrics", "Bleu_4,CIDEr"]) == 0
@@ -84,6 +88,10 @@ def test_resume_in_the_middle_of_a_later_epoch_with_augmentation(tmp_path):
     a, b = weights(tmp_path / "straight" / "model"), weights(tmp_path / "again" / "model")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    # the resumed run's clock continues from the checkpoint's
+    saved = json.loads((tmp_path / "again" / "checkpoints" / "step_0000035" / "trainer_state.json").read_text())["train_seconds"]
+    logs = [json.loads(line) for line in (tmp_path / "again" / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert min(rec["train/minutes"] for rec in logs if "train/minutes" in rec) > saved / 60 > 0
 
 
 def test_resume_from_another_architecture_is_a_clear_error(tmp_path, capsys):

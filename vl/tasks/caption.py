@@ -73,10 +73,15 @@ class CaptionTask(TaskKind):
         return token_loss.sum(1) / (labels != -100).sum(1).clamp(min=1)
 
     def score(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
-        """The caption metrics (and the mean reference loss when it was computed)."""
+        """The caption metrics (and the mean reference loss when it was computed; on Shapes, the share of
+        captions whose every claim is true of the scene, so learning curves can follow it)."""
         preds, refs = self.by_image(rows, outputs)
         losses = [o["loss"] for o in outputs.values() if "loss" in o]
-        return {**({"loss": sum(losses) / len(losses)} if losses else {}), **caption_scores(refs, preds, metrics)["metrics"]}
+        out = {**({"loss": sum(losses) / len(losses)} if losses else {}), **caption_scores(refs, preds, metrics)["metrics"]}
+        if "scene" in rows.column_names:
+            truth = shapes_caption_truth(rows.select_columns(["image_id", "scene"]), preds, self.cfg.data.shapes.image_size)
+            out["all_claims_true"] = truth["all_claims_true"]
+        return out
 
     def report(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
         preds, refs = self.by_image(rows, outputs)

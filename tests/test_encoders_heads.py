@@ -51,6 +51,26 @@ def test_vit_encoder_contract(stem, cls_token):
     assert tokens.shape == (2, 16 + cls_token, 32) and enc.out_dim == 32
 
 
+@pytest.mark.parametrize("cls_token", [False, True])
+def test_vit_coordinates_are_appended_fixed_and_order_the_grid(cls_token):
+    from vl.encoders.vit import grid_coordinates
+
+    spec = {"type": "vit", "image_size": 32, "patch_size": 8, "dim": 32, "depth": 1, "heads": 2, "coords": 8, "cls_token": cls_token}
+    enc = build_encoder(spec)
+    tokens = enc.forward_features(PIXELS)
+    assert enc.out_dim == 40 and tokens.shape == (2, 16 + cls_token, 40)
+    coords = tokens[0, int(cls_token) :, 32:]
+    torch.testing.assert_close(coords, grid_coordinates(4, 8))
+    assert not any("coord" in n for n, _ in enc.named_parameters())  # fixed, not learned
+    # the lowest frequency's cosine orders the tokens left to right (x) and top to bottom (y)
+    grid = grid_coordinates(4, 8).view(4, 4, 8)  # (row, column, features): x sin/cos, then y sin/cos
+    cos_x, cos_y = grid[..., 2], grid[..., 6]
+    assert torch.all(cos_x[:, 1:] < cos_x[:, :-1]) and torch.all(cos_y[1:] < cos_y[:-1])
+    assert torch.all(cos_x[1:] == cos_x[:-1])  # x does not change down a column
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        build_encoder({**spec, "coords": 6})
+
+
 def test_vit_layer_scale_starts_blocks_small_and_round_trips(tmp_path):
     spec = {"type": "vit", "image_size": 32, "patch_size": 8, "dim": 32, "depth": 2, "heads": 2, "stem": "conv"}
     enc = build_encoder({**spec, "layer_scale": 0.1})

@@ -161,3 +161,17 @@ def test_config_mistakes_are_one_line(tmp_path, capsys):
     assert "unknown config key 'model.encoder.dpth'; did you mean 'model.encoder.depth'?" in capsys.readouterr().err
     assert run_train(tmp_path / "x", "data.train=shapes:trian") == 2
     assert "unknown Shapes split 'trian'; did you mean 'train'?" in capsys.readouterr().err
+
+
+def test_the_training_clock_stands_still_while_paused(monkeypatch):
+    from tasks.common import loop
+
+    now = [100.0]
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: now[0])
+    clock = loop.TrainingClock(seconds=30.0)  # resumed from a checkpoint that had trained 30 s
+    now[0] += 5
+    with clock.paused():  # an evaluation: 60 s that do not count, also when read during it
+        now[0] += 60
+        assert clock.seconds() == 35.0
+    now[0] += 2
+    assert clock.seconds() == 37.0

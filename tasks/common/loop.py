@@ -157,21 +157,24 @@ def endless(loader, accelerator: Accelerator, skip: int) -> Iterator[Any]:
 
 class TrainingClock:
     """Seconds spent training (evaluations and checkpoint saves excluded), continued across resumes:
-    what a learning curve's x-axis should be."""
+    what a learning curve's x-axis should be. While paused it stands still."""
 
     def __init__(self, seconds: float = 0.0):
         self.before, self.start, self.pause_total = seconds, time.perf_counter(), 0.0
+        self.paused_at: float | None = None
 
     def seconds(self) -> float:
-        return self.before + time.perf_counter() - self.start - self.pause_total
+        now = time.perf_counter() if self.paused_at is None else self.paused_at
+        return self.before + now - self.start - self.pause_total
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        t = time.perf_counter()
+        self.paused_at = time.perf_counter()
         try:
             yield
         finally:
-            self.pause_total += time.perf_counter() - t
+            self.pause_total += time.perf_counter() - self.paused_at
+            self.paused_at = None
 
 
 def _evaluate(task: Task, model: torch.nn.Module, accelerator: Accelerator, step: int, clock: TrainingClock) -> dict[str, float]:

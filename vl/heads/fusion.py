@@ -34,12 +34,10 @@ def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
     return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion}[kind](*args)
 
 
-class TextImageFusion(nn.Module):
-    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm)) -> fused text tokens (B, L, D).
-    With image_index (B,), the image tokens are per image (I, N, Dm) and text b reads image
-    image_index[b]: each image's keys and values are computed once for all its texts."""
+class TextEmbedding(nn.Module):
+    """What every fusion starts with: the text's token + position embeddings (not weight-decayed)."""
 
-    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+    def __init__(self, vocab_size: int, dim: int, heads: int, max_len: int):
         super().__init__()
         if vocab_size <= 0:
             raise ConfigError("text vocab_size is not set; build the model with its tokenizer")
@@ -48,17 +46,28 @@ class TextImageFusion(nn.Module):
         self.max_len = max_len
         self.embed = nn.Embedding(vocab_size, dim)
         self.pos = nn.Embedding(max_len, dim)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"embed.weight", "pos.weight"}
+
+    def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.size(1) > self.max_len:
+            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
+        return self.embed(ids) + self.pos.weight[: ids.size(1)]
+
+
+class TextImageFusion(TextEmbedding):
+    """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm)) -> fused text tokens (B, L, D).
+    With image_index (B,), the image tokens are per image (I, N, Dm) and text b reads image
+    image_index[b]: each image's keys and values are computed once for all its texts."""
+
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__(vocab_size, dim, heads, max_len)
         self.blocks = nn.ModuleList(DecoderBlock(dim, memory_dim, heads, mlp_ratio, "gelu", dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
-    def no_weight_decay(self) -> set[str]:
-        """Token and position embeddings are not decayed."""
-        return {"embed.weight", "pos.weight"}
-
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
-        if ids.size(1) > self.max_len:
-            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
-        x = self.embed(ids) + self.pos.weight[: ids.size(1)]
+        x = self.embed_text(ids)
         self_mask = key_mask(mask.bool())
         for block in self.blocks:
             kv = block.cross.memory_kv(image)
@@ -68,32 +77,23 @@ class TextImageFusion(nn.Module):
         return self.norm(x)
 
 
-class JointFusion(TextImageFusion):
+class JointFusion(TextEmbedding):
     """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm) [, image_index (B,)]) -> fused text
     tokens (B, L, D), like TextImageFusion, but text and image tokens (projected to D, with a learned
     image-type embedding) go through self-attention blocks together."""
 
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
-        nn.Module.__init__(self)
-        if vocab_size <= 0:
-            raise ConfigError("text vocab_size is not set; build the model with its tokenizer")
-        if dim % heads:
-            raise ConfigError(f"text dim {dim} is not divisible by heads {heads}")
-        self.max_len = max_len
-        self.embed = nn.Embedding(vocab_size, dim)
-        self.pos = nn.Embedding(max_len, dim)
+        super().__init__(vocab_size, dim, heads, max_len)
         self.image_in = nn.Linear(memory_dim, dim)
         self.image_type = nn.Parameter(torch.zeros(dim))
         self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, "gelu", dropout, eps=1e-5) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
     def no_weight_decay(self) -> set[str]:
-        return {"embed.weight", "pos.weight", "image_type"}
+        return super().no_weight_decay() | {"image_type"}
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
-        if ids.size(1) > self.max_len:
-            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
-        text = self.embed(ids) + self.pos.weight[: ids.size(1)]
+        text = self.embed_text(ids)
         image = self.image_in(image) + self.image_type  # projected once per image, then shared by its texts
         if image_index is not None:
             image = image[image_index]
@@ -105,20 +105,13 @@ class JointFusion(TextImageFusion):
         return self.norm(x[:, : ids.size(1)])
 
 
-class FiLMFusion(nn.Module):
+class FiLMFusion(TextEmbedding):
     """forward(ids (B, L), mask (B, L), image tokens (B, N, Dm) [, image_index (B,)]) -> (B, L, D): the
     text tokens after `depth` self-attention blocks, the first replaced by the pooled output of `depth`
     FiLM'd conv blocks over the image grid (N = s * s tokens, no class token)."""
 
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
-        super().__init__()
-        if vocab_size <= 0:
-            raise ConfigError("text vocab_size is not set; build the model with its tokenizer")
-        if dim % heads:
-            raise ConfigError(f"text dim {dim} is not divisible by heads {heads}")
-        self.max_len = max_len
-        self.embed = nn.Embedding(vocab_size, dim)
-        self.pos = nn.Embedding(max_len, dim)
+        super().__init__(vocab_size, dim, heads, max_len)
         self.text_blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, "gelu", dropout, eps=1e-5) for _ in range(depth))
         self.text_norm = nn.LayerNorm(dim)
         self.stem = nn.Conv2d(memory_dim + 2, dim, 1)
@@ -127,13 +120,8 @@ class FiLMFusion(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(dim + 2, dim, 1), nn.ReLU())
         self.norm = nn.LayerNorm(dim)
 
-    def no_weight_decay(self) -> set[str]:
-        return {"embed.weight", "pos.weight"}
-
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
-        if ids.size(1) > self.max_len:
-            raise ValueError(f"text of {ids.size(1)} tokens is longer than the head's {self.max_len} positions; truncate it (the processor does)")
-        text = self.embed(ids) + self.pos.weight[: ids.size(1)]
+        text = self.embed_text(ids)
         self_mask = key_mask(mask.bool())
         for block in self.text_blocks:
             text = block(text, self_mask)

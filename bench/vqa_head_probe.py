@@ -66,7 +66,6 @@ def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float,
         losses.append(float(loss))
     seconds = time.perf_counter() - start
     scores = task.evaluate(model)
-    model.encoder.eval()
     tail = losses[-50:]
     scores = {k.removeprefix("val/vqa/"): v for k, v in scores.items()}
     return question_only_prior(task), {"train_seconds": seconds, "final_loss": sum(tail) / len(tail), **scores}

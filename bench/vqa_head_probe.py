@@ -33,11 +33,13 @@ COLORS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple)\b")
 FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}}
 
 
-def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path) -> tuple[dict, dict]:
+def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
     trained = VLModel.from_pretrained(encoder_dir)
     run = yaml.safe_load((encoder_dir / "train_config.yaml").read_text())
+    if coords:  # fixed grid-position features appended to the frozen encoder's tokens (no weights)
+        run["model"]["encoder"]["coords"] = coords
     run["model"]["heads"] = {"vqa": {"type": "vqa", "dim": dim, "heads": 4, "fusion": fusion, **FUSION_SHAPES[fusion]}}
     run["tasks"] = {"vqa": {"questions_per_image": questions}}
     run["train"] = {**run["train"], "output_dir": str(out), "share_images": True, "mixed_precision": "bf16"}
@@ -93,11 +95,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--dim", type=int, default=192)
     parser.add_argument("--eval-images", type=int, default=200)
+    parser.add_argument("--coords", type=int, default=0, help="append this many grid-position features to the encoder's tokens")
     parser.add_argument("--out", type=Path, default=Path("bench/results/vqa_head_probe.json"))
     args = parser.parse_args()
     results = {}
     for fusion in args.fusions.split(","):
-        prior, r = probe(args.encoder, fusion, args.steps, args.questions_per_image, args.lr, args.dim, args.eval_images, Path("/tmp/vqa_head_probe"))
+        arm = (fusion, args.steps, args.questions_per_image, args.lr, args.dim, args.eval_images, Path("/tmp/vqa_head_probe"), args.coords)
+        prior, r = probe(args.encoder, *arm)
         if not results:
             print(f"question-only prior (the image ignored): loss {prior['loss']:.3f}, accuracy {prior['accuracy']:.2f} ({prior['templates']} templates)")
             results["question_only_prior"] = prior
@@ -105,7 +109,8 @@ def main() -> None:
         print(
             f"{fusion:6} {args.steps} steps in {r['train_seconds']:.0f}s: loss {r['final_loss']:.3f}, accuracy {r['accuracy']:.2f} "
             f"(non-rel {r['non-relational']:.1f}, rel {r['relational']:.1f}, counting {r['counting']:.1f}, "
-            f"existence {r['existence']:.1f}, comparison {r['comparison']:.1f})",
+            f"existence {r['existence']:.1f}, comparison {r['comparison']:.1f})\n         per type: "
+            + ", ".join(f"{k[5:]} {v:.1f}" for k, v in r.items() if k.startswith("type/")),
             flush=True,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

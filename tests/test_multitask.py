@@ -33,6 +33,7 @@ def test_every_task_trains_and_reports(trained):
     keys = {k for rec in logs for k in rec}
     assert {"train/loss/caption", "train/loss/vqa", "train/loss/qgen", "train/loss/tag"} <= keys
     assert {"val/caption/CIDEr", "val/vqa/accuracy", "val/vqa/relational", "val/qgen/CIDEr", "val/qgen/answerability", "val/tag/mAP", "val/tag/F1"} <= keys
+    assert "val/vqa/type/horizontal" in keys  # Shapes' question types each on the learning curve
     model = VLModel.from_pretrained(trained / "model")
     assert set(model.heads) == {"caption", "vqa", "qgen", "tag"}
     assert model.config.heads["vqa"]["answers"] and model.config.heads["tag"]["tags"]

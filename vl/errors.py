@@ -25,3 +25,7 @@ def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
     if close:
         return f"; did you mean '{prefix}{close[0]}'?"
     return "; valid: " + ", ".join(prefix + c for c in choices) if choices else ""
+
+
+class InputError(VLError, ValueError):
+    """An input given at inference (an image, a question, a URL) cannot be used as it is."""

@@ -10,6 +10,7 @@ from PIL import Image
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoProcessor, BatchFeature, PreTrainedTokenizerFast, ProcessorMixin, ViTImageProcessor
 
+from vl.data.images import to_rgb
 from vl.modeling import VLConfig
 
 SPECIAL = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
@@ -52,8 +53,8 @@ class VLProcessor(ProcessorMixin):
     def visual_inputs(self, media: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
         """The encoder's input for a batch of decoded media, the one path training and inference share:
         images -> {"pixel_values": (B, C, H, W)}."""
-        rgb = [im.convert("RGB") if im.mode != "RGB" else im for im in media]
-        return {"pixel_values": self.image_processor(rgb, return_tensors="pt")["pixel_values"]}
+        rgb = [to_rgb(im) for im in media]  # PIL images are H x W x C: said, so a 1 x 3 image is not taken for C x H x W
+        return {"pixel_values": self.image_processor(rgb, return_tensors="pt", input_data_format="channels_last")["pixel_values"]}
 
     def encode_captions(self, text: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
         """Teacher-forcing tensors: input_ids = BOS w1..wn, labels = w1..wn EOS, each at most max_length."""

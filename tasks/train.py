@@ -9,6 +9,7 @@ final model/ (save_pretrained: weights, processor, train_config.yaml).
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     set_seed(cfg.train.seed)
     if accelerator.is_main_process:
         save_config(cfg, out / "config.yaml")
-    task = MultiTask(cfg, accelerator)
+    task = MultiTask(cfg, accelerator, command=shlex.join(["accelerate", "launch", "-m", "tasks.train", "--config", str(args.config), *args.overrides]))
     accelerator.init_trackers("vl", config=_flat(to_dict(cfg)))
     n_params = sum(p.numel() for p in task.model.parameters())
     accelerator.print(

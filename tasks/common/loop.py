@@ -88,7 +88,7 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
         bar.close()  # an error message then starts on a line of its own
     state_dict = accelerator.get_state_dict(model)  # every process takes part: under FSDP the weights are sharded
     if accelerator.is_main_process:
-        task.save(accelerator.unwrap_model(model), out / "model", state_dict)
+        task.save(accelerator.unwrap_model(model), out / "model", state_dict, logged)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     logged["time_s"] = time.perf_counter() - start

@@ -16,6 +16,7 @@ from vl.config import save_config
 from vl.data.specs import seeded_loader
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
+from vl.model_card import write_model_card
 from vl.modeling import VLModel
 from vl.registry import TASKS
 from vl.tasks import TaskKind
@@ -54,8 +55,9 @@ class SharedImages(torch.utils.data.Dataset):
 class MultiTask:
     """training_step(model, {task: batch}) -> {"loss", "loss/<task>"}; evaluate(model) -> {"val/<task>/<metric>"}."""
 
-    def __init__(self, cfg: ExperimentConfig, accelerator: Accelerator):
+    def __init__(self, cfg: ExperimentConfig, accelerator: Accelerator, command: str = ""):
         self.cfg, self.accelerator = cfg, accelerator
+        self.command = command  # how the run was started, for the model card
         self.parts: dict[str, TaskKind] = {}
         for name, task in cfg.task_configs().items():
             kind = cfg.model.heads[name].get("type", name)
@@ -143,9 +145,13 @@ class MultiTask:
         model.train()
         return metrics
 
-    def save(self, model: VLModel, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    def save(self, model: VLModel, folder: Path, state_dict: dict[str, torch.Tensor] | None = None, scores: dict[str, float] | None = None) -> None:
         """save_pretrained model (with `state_dict` gathered from every process, when given) and processor,
-        and the resolved config beside them."""
+        the resolved config beside them, and a model card (README.md) with the final `scores`."""
         model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         save_config(self.cfg, folder / "train_config.yaml")
+        command = self.command or f"accelerate launch -m tasks.train --config {folder.parent / 'config.yaml'}"
+        headline = {f"val/{name}/{metric}" for name, part in self.parts.items() for metric in part.headline}
+        final = {k: v for k, v in (scores or {}).items() if k.startswith("val/")}
+        write_model_card(folder, model.config.heads, self.cfg.data.eval, final, command, headline)

@@ -166,3 +166,25 @@ def test_the_demo_scores_every_head_and_draws_its_picture(trained, tmp_path, cap
 
     assert Image.open(tmp_path / "shapes.png").size[0] > 224 * 4
     assert demo_main(["--out", str(tmp_path / "nothing"), "--skip-training"]) == 2  # no run to score: says so
+
+
+def test_the_model_card_has_hub_front_matter_and_a_snippet_that_runs(trained, capsys):
+    import re
+
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(trained / "model" / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "vl-suite" and data["pipeline_tag"] == "image-to-text"
+    assert {"image-captioning", "image-question-answering", "visual-question-generation", "image-tagging"} <= set(data["tags"])
+    assert data["datasets"] == ["vl-suite/shapes-world"]
+    logged = [json.loads(line) for line in (trained / "logs" / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in logged if "val/vqa/accuracy" in r][-1]
+    scores = {m["name"]: m["value"] for result in data["model-index"][0]["results"] for m in result["metrics"]}
+    assert scores["vqa accuracy"] == pytest.approx(final["val/vqa/accuracy"], abs=1e-4)
+    assert {"caption CIDEr", "qgen answerability", "tag mAP"} <= set(scores)
+    assert f"--config {TINY} train.output_dir={trained}" in card.text
+    snippet = re.search(r"```python\n(.*?)```", card.text, re.S).group(1)
+    exec(compile(snippet, "model card", "exec"), {})  # noqa: S102 (as written: imports, image, one call per head)
+    printed = capsys.readouterr().out
+    assert printed.count("generated_text") == 2 and "'answer'" in printed and "'label'" in printed

@@ -11,6 +11,7 @@ from safetensors import safe_open
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
+from vl.compress import apply_compression
 from vl.encoders import build_encoder
 from vl.encoders.build import encoder_spec
 from vl.errors import VLError
@@ -28,9 +29,12 @@ class VLConfig(PreTrainedConfig):
 
     model_type = "vl"
 
-    def __init__(self, encoder: dict[str, Any] | None = None, heads: dict[str, dict[str, Any]] | None = None, **kwargs):
+    def __init__(
+        self, encoder: dict[str, Any] | None = None, heads: dict[str, dict[str, Any]] | None = None, compression: dict[str, Any] | None = None, **kwargs
+    ):
         self.encoder = dict(encoder or {"type": "vit"})
         self.heads = {name: dict(spec) for name, spec in (heads or {}).items()}
+        self.compression = dict(compression or {})  # what vl.compress changed, so loading rebuilds those shapes
         super().__init__(**kwargs)
 
 
@@ -50,6 +54,8 @@ class VLModel(PreTrainedModel):
         # that save_pretrained -> from_pretrained rebuilds exactly this model.
         config.encoder = encoder_spec(self.encoder)
         config.heads = {n: head_spec(h) for n, h in self.heads.items()}
+        if config.compression:
+            apply_compression(self, config.compression)
         self.post_init()
 
     def no_weight_decay(self) -> set[str]:

@@ -1,0 +1,66 @@
+"""Compression ends in a model folder that loads with from_pretrained into the same outputs and serves
+the pipelines unchanged; what cannot be done is refused with the reason."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from transformers import pipeline
+
+from tasks.compress import main as compress_main
+from vl.compress.lowrank import LowRankLinear, energy_rank, factorize
+from vl.errors import ConfigError
+from vl.modeling import CheckpointError, VLModel
+
+from .tiny_models import every_head_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return every_head_model(tmp_path_factory.mktemp("compress") / "model")
+
+
+def test_full_rank_factors_equal_the_layer_and_energy_picks_the_rank():
+    torch.manual_seed(0)
+    linear = nn.Linear(12, 8)
+    x = torch.randn(5, 12)
+    torch.testing.assert_close(LowRankLinear.from_linear(linear, 8)(x), linear(x), atol=1e-5, rtol=1e-5)
+    u, _ = torch.linalg.qr(torch.randn(8, 8))
+    v, _ = torch.linalg.qr(torch.randn(12, 8))
+    w = u @ torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0, 0, 0, 0, 0])) @ v.T  # squared: 16, 9, 4, 1 of 30
+    assert [energy_rank(w, e) for e in (0.5, 0.54, 0.83, 0.84, 0.97, 1.0)] == [1, 2, 2, 3, 4, 4]
+
+
+def test_a_factored_model_saves_loads_and_serves_the_pipelines(model_dir, tmp_path):
+    out = tmp_path / "lowrank"
+    assert compress_main(["lowrank", "--model", str(model_dir), "--out", str(out), "--energy", "0.8", "--min-saving", "0.05"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    ranks = config["compression"]["lowrank"]
+    assert ranks and all(isinstance(r, int) and r > 0 for r in ranks.values())
+    model = VLModel.from_pretrained(out).eval()
+    assert isinstance(model.get_submodule(next(iter(ranks))), LowRankLinear)
+    factored = VLModel.from_pretrained(model_dir).eval()
+    factorize(factored, 0.8, 0.05)
+    pixels = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model.encoder.forward_features(pixels), factored.encoder.forward_features(pixels))
+    assert set(pipeline("image-captioning", model=str(out))(torch.rand(3, 32, 32))[0]) == {"generated_text"}
+
+
+def test_what_cannot_be_done_is_refused(model_dir, tmp_path):
+    model = VLModel.from_pretrained(model_dir)
+    factorize(model, 0.8, 0.05)
+    with pytest.raises(ConfigError, match="factored already"):
+        factorize(model, 0.5)
+    with pytest.raises(ConfigError, match="energy must be in"):
+        factorize(VLModel.from_pretrained(model_dir), 1.5)
+    model.save_pretrained(tmp_path / "lr")
+    config = json.loads((tmp_path / "lr/config.json").read_text())
+    config["compression"] = {"lowrank": {"encoder.nothing.here": 3}}
+    (tmp_path / "lr/config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="names 'encoder.nothing.here', which this model does not have"):
+        VLModel.from_pretrained(tmp_path / "lr")
+    config["compression"] = {}  # the factored weights, read as the plain model
+    (tmp_path / "lr/config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not fit the config|has shape"):
+        VLModel.from_pretrained(tmp_path / "lr")

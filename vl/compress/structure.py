@@ -1,0 +1,33 @@
+"""Re-creating a compressed model's shapes from its config: `config.compression` maps a method to what
+it changed ({"lowrank": {module path: rank}}); VLModel applies it after building the plain model, so the
+checkpoint's tensors fit. An unknown method or module path is a CheckpointError-like ConfigError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from vl.errors import ConfigError, did_you_mean
+
+
+def apply_compression(model: nn.Module, compression: dict[str, Any]) -> None:
+    """Rebuild the compressed structure `compression` records on a freshly built model (weights follow)."""
+    from vl.compress.lowrank import apply_lowrank
+
+    appliers = {"lowrank": apply_lowrank}
+    for method, spec in compression.items():
+        if method not in appliers:
+            raise ConfigError(f"unknown compression '{method}' in the model config{did_you_mean(method, appliers)}")
+        appliers[method](model, spec)
+
+
+def submodule(model: nn.Module, path: str) -> tuple[nn.Module, str]:
+    """(parent module, attribute name) of the module at a dotted path; a missing path is a ConfigError."""
+    parent_path, _, name = path.rpartition(".")
+    try:
+        parent = model.get_submodule(parent_path) if parent_path else model
+        getattr(parent, name)
+    except AttributeError:
+        raise ConfigError(f"the compression record names '{path}', which this model does not have; was it made from another model?") from None
+    return parent, name

@@ -1,0 +1,122 @@
+"""Low-rank factorization's speed/quality curve: a trained model factored at several retained energies
+(python -m tasks.compress lowrank), each scored with tasks.evaluate and timed, all in one run.
+
+    python bench/lowrank_curve.py --model runs/shapes-reasoning/model --energies 1,0.99,0.95,0.9,0.8,0.7
+
+Per energy: parameters, encoder GFLOPs per image, greedy caption latency at batch 1 and 32 (fp32, the
+same images for every model, median of --reps), caption CIDEr and claim truth, VQA accuracy and tag
+mAP on the first --images validation images. Energy 1 is the model as trained. Writes a PNG of the curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tasks.compress import main as compress_main
+from tasks.compress import size
+from tasks.evaluate import main as evaluate_main
+from vl.data.shapes.dataset import build_dataset
+from vl.modeling import VLModel
+from vl.processing import VLProcessor
+
+
+def latency(model: VLModel, pixels: torch.Tensor, reps: int) -> float:
+    """Median seconds of greedy caption decoding for the batch."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        model.generate(pixels, task="caption", max_new_tokens=23)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scores(folder: Path, images: int, task: str, out: Path) -> dict:
+    argv = ["--model", str(folder), "--task", task, "--data", "shapes:val", "--max-images", str(images), "--metrics", "CIDEr", "--out", str(out)]
+    assert evaluate_main(argv) == 0
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--energies", default="1,0.99,0.95,0.9,0.8,0.7")
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/lowrank_curve.json"))
+    parser.add_argument("--plot", type=Path, default=Path("bench/figures/lowrank_curve.png"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lowrank-"))
+    processor = VLProcessor.from_pretrained(args.model)
+    rows = build_dataset(splits=["val"])["val"].select(range(32))
+    batch = processor(images=[r["image"] for r in rows])["pixel_values"]
+    table = []
+    for energy in (float(e) for e in args.energies.split(",")):
+        folder = args.model
+        if energy < 1:
+            folder = work / f"energy_{energy}"
+            assert compress_main(["lowrank", "--model", str(args.model), "--out", str(folder), "--energy", str(energy)]) == 0
+        model = VLModel.from_pretrained(folder).eval()
+        params, gflops = size(model)
+        with torch.inference_mode():
+            b1 = statistics.median(latency(model, batch[i : i + 1], 1) for i in range(args.reps * 2))
+            b32 = latency(model, batch, args.reps)
+        cap = scores(folder, args.images, "caption", work / f"cap_{energy}.json")
+        vqa = scores(folder, args.images, "vqa", work / f"vqa_{energy}.json")
+        tag = scores(folder, args.images, "tag", work / f"tag_{energy}.json")
+        row = {
+            "energy": energy,
+            "params_M": params / 1e6,
+            "encoder_GFLOPs": gflops,
+            "batch1_ms": 1000 * b1,
+            "batch32_captions_per_s": 32 / b32,
+            "CIDEr": cap["metrics"]["CIDEr"],
+            "all_claims_true": cap["truth"]["all_claims_true"],
+            "vqa_accuracy": vqa["overall"],
+            "tag_mAP": tag["mAP"],
+        }
+        table.append(row)
+        print(
+            f"energy {energy:4}: {row['params_M']:5.2f}M params, {gflops:.3f} GFLOPs, batch 1 {row['batch1_ms']:6.1f} ms, "
+            f"batch 32 {row['batch32_captions_per_s']:6.1f} captions/s, CIDEr {row['CIDEr']:.3f}, claims true {row['all_claims_true']:.3f}, "
+            f"VQA {row['vqa_accuracy']:.2f}, tag mAP {row['tag_mAP']:.3f}",
+            flush=True,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
+    plot(table, args.plot)
+    print(f"wrote {args.out} and {args.plot}")
+
+
+def plot(table: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = table[0]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    speed = [r["batch32_captions_per_s"] / base["batch32_captions_per_s"] for r in table]
+    for key, label in (("CIDEr", "caption CIDEr"), ("vqa_accuracy", "VQA accuracy"), ("tag_mAP", "tag mAP")):
+        ax.plot(speed, [r[key] / max(base[key], 1e-9) for r in table], marker="o", label=label)
+    for r, s in zip(table, speed):
+        ax.annotate(f"{r['energy']:g}", (s, r["vqa_accuracy"] / max(base["vqa_accuracy"], 1e-9)), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("caption decoding speed, batch 32 (x the trained model)")
+    ax.set_ylabel("score (x the trained model)")
+    ax.set_title("Low-rank factorization: retained energy (labels) vs speed and quality")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -64,7 +64,7 @@ def main() -> None:
             folder = work / f"energy_{energy}"
             assert compress_main(["lowrank", "--model", str(args.model), "--out", str(folder), "--energy", str(energy)]) == 0
         model = VLModel.from_pretrained(folder).eval()
-        params, gflops = size(model)
+        params, gflops, _ = size(model)
         with torch.inference_mode():
             b1 = statistics.median(latency(model, batch[i : i + 1], 1) for i in range(args.reps * 2))
             b32 = latency(model, batch, args.reps)

@@ -2,10 +2,14 @@
 pipelines and tasks.evaluate unchanged (its config records what changed).
 
     python -m tasks.compress lowrank --model runs/shapes-reasoning/model --energy 0.9 --out runs/reasoning-lowrank90
+    python -m tasks.compress int8 --model runs/shapes-reasoning/model --out runs/reasoning-int8 [--scheme weight_only]
+    python -m tasks.compress int8 --model runs/reasoning-lowrank90 --out runs/reasoning-lowrank90-int8   # both
 
 lowrank: every Linear worth it becomes two factors from its SVD, at the smallest rank that keeps
-`--energy` of the squared singular values (vl/compress/lowrank.py); `--skip` leaves modules (by path
-prefix) whole. Prints parameters and FLOPs of one image's encoder pass before and after.
+`--energy` of the squared singular values (vl/compress/lowrank.py). int8: torchao's int8 quantization of
+every Linear with both sides >= --min-features, activations quantized at run time (`dynamic`) or not
+(`weight_only`) (vl/compress/int8.py). `--skip` leaves modules (by path prefix) as they are. Prints
+parameters, file size and FLOPs of one image's encoder pass before and after.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tasks.common.cli import cli
+from vl.compress.int8 import SCHEMES, quantize
 from vl.compress.lowrank import factorize
 from vl.errors import InputError
 from vl.modeling import VLModel
@@ -35,7 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     c.add_argument("--out", required=True, type=Path, help="the new model folder")
     c.add_argument("--energy", type=float, default=0.9, help="share of the squared singular values each layer keeps (0..1]")
     c.add_argument("--min-saving", type=float, default=0.2, help="factor a layer only when it shrinks by this share")
-    c.add_argument("--skip", default="", help="comma-separated module path prefixes left whole (e.g. heads.vqa.classifier)")
+    c = sub.add_parser("int8", help="torchao int8 quantization of Linear layers")
+    c.add_argument("--model", required=True, type=Path, help="a trained (or low-rank) model folder")
+    c.add_argument("--out", required=True, type=Path, help="the new model folder")
+    c.add_argument("--scheme", choices=SCHEMES, default="dynamic", help="dynamic: int8 activations too; weight_only: int8 weights")
+    c.add_argument("--min-features", type=int, default=64, help="quantize a Linear only when both its sides are at least this")
+    for c in sub.choices.values():
+        c.add_argument("--skip", default="", help="comma-separated module path prefixes left as they are (e.g. heads.vqa.classifier)")
     return p.parse_args(argv)
 
 
@@ -46,27 +57,35 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--out is the source folder; write the compressed model to a new folder")
     model = VLModel.from_pretrained(args.model).eval()
     before = size(model)
-    ranks = factorize(model, args.energy, args.min_saving, tuple(s for s in args.skip.split(",") if s))
-    after = size(model)
+    skip = tuple(s for s in args.skip.split(",") if s)
+    if args.method == "lowrank":
+        done = f"lowrank at energy {args.energy}: {len(factorize(model, args.energy, args.min_saving, skip))} layers factored"
+    else:
+        done = f"int8 ({args.scheme}): {len(quantize(model, args.scheme, args.min_features, skip))} layers quantized"
     model.save_pretrained(args.out)
+    after = size(model)
     VLProcessor.from_pretrained(args.model).save_pretrained(args.out)
     for name in CARRIED:
         if (args.model / name).is_file():
             shutil.copy(args.model / name, args.out / name)
+    mb = sum(f.stat().st_size for f in args.out.glob("*.safetensors")) / 1e6
+    flops = f"{before[1]:.3f} -> {after[1]:.3f} ({after[1] / before[1]:.0%})" if args.method == "lowrank" else f"{before[1]:.3f}, the quantized ones now int8"
     print(
-        f"lowrank at energy {args.energy}: {len(ranks)} layers factored; parameters {before[0] / 1e6:.2f}M -> {after[0] / 1e6:.2f}M "
-        f"({after[0] / before[0]:.0%}), encoder GFLOPs per image {before[1]:.3f} -> {after[1]:.3f} ({after[1] / before[1]:.0%}); saved to {args.out}"
+        f"{done}; parameters {before[0] / 1e6:.2f}M -> {after[0] / 1e6:.2f}M, weights {before[2]:.1f} MB -> {after[2]:.1f} MB "
+        f"(file {mb:.1f} MB), encoder GFLOPs per image {flops}; saved to {args.out}"
     )
     return 0
 
 
-def size(model: VLModel) -> tuple[int, float]:
-    """(parameters, GFLOPs of the encoder on one image)."""
+def size(model: VLModel) -> tuple[int, float, float]:
+    """(parameters and int8 weights, GFLOPs of the encoder on one image, MB of parameters and buffers)."""
     cfg = model.config.encoder
     pixels = torch.zeros(1, cfg.get("channels", 3), cfg.get("image_size", 224), cfg.get("image_size", 224))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model.encoder.forward_features(pixels)
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 1e9
+    tensors = list(model.parameters()) + [b for n, b in model.named_buffers() if n.endswith("qdata")]
+    stored = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() for t in tensors), counter.get_total_flops() / 1e9, sum(t.numel() * t.element_size() for t in stored) / 1e6
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from torch import nn
 from transformers import pipeline
 
 from tasks.compress import main as compress_main
+from vl.compress.int8 import Int8Linear, quantize
 from vl.compress.lowrank import LowRankLinear, energy_rank, factorize
 from vl.errors import ConfigError
 from vl.modeling import CheckpointError, VLModel
@@ -64,3 +65,38 @@ def test_what_cannot_be_done_is_refused(model_dir, tmp_path):
     (tmp_path / "lr/config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="do not fit the config|has shape"):
         VLModel.from_pretrained(tmp_path / "lr")
+
+
+@pytest.mark.parametrize("scheme", ["dynamic", "weight_only"])
+def test_int8_saves_small_loads_exact_and_serves_the_pipelines(model_dir, tmp_path, scheme):
+    out = tmp_path / "int8"
+    assert compress_main(["int8", "--model", str(model_dir), "--out", str(out), "--scheme", scheme, "--min-features", "16"]) == 0
+    record = json.loads((out / "config.json").read_text())["compression"]["int8"]
+    assert record["scheme"] == scheme and record["modules"]
+    model = VLModel.from_pretrained(out).eval()
+    assert isinstance(model.get_submodule(record["modules"][0]), Int8Linear)
+    assert model.get_submodule(record["modules"][0]).qdata.dtype == torch.int8
+    float_model = VLModel.from_pretrained(model_dir).eval()
+    quantize(float_model, scheme, 16)
+    pixels = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model.encoder.forward_features(pixels), float_model.encoder.forward_features(pixels))
+    reference = VLModel.from_pretrained(model_dir).eval().encoder.forward_features(pixels)
+    assert (model.encoder.forward_features(pixels) - reference).norm() < 0.05 * reference.norm()  # int8 is close to float
+    assert set(pipeline("image-question-answering", model=str(out))(torch.rand(3, 32, 32), question="how many circles are there?")[0]) == {"answer", "score"}
+
+
+def test_lowrank_then_int8_rebuilds_in_order_and_twice_is_refused(model_dir, tmp_path):
+    lowrank, both = tmp_path / "lowrank", tmp_path / "both"
+    assert compress_main(["lowrank", "--model", str(model_dir), "--out", str(lowrank), "--energy", "0.8", "--min-saving", "0.05"]) == 0
+    assert compress_main(["int8", "--model", str(lowrank), "--out", str(both), "--min-features", "8"]) == 0
+    assert set(json.loads((both / "config.json").read_text())["compression"]) == {"lowrank", "int8"}  # (rebuilt lowrank first)
+    model = VLModel.from_pretrained(both).eval()
+    assert any(isinstance(m, Int8Linear) for m in model.modules()) and any(isinstance(m, LowRankLinear) for m in model.modules())
+    with pytest.raises(ConfigError, match="int8-quantized already"):
+        quantize(model)
+    quantized = VLModel.from_pretrained(model_dir)
+    quantize(quantized, "dynamic", 16)
+    with pytest.raises(ConfigError, match="factor the float model, then quantize"):
+        factorize(quantized, 0.5)
+    with pytest.raises(ConfigError, match="scheme must be one of"):
+        quantize(VLModel.from_pretrained(model_dir), "int4")

@@ -2,6 +2,7 @@
 (`config.compression`), so save_pretrained / from_pretrained rebuild the same shapes, no pickled modules:
 
     lowrank.py   SVD of Linear layers, rank by retained energy
+    int8.py      torchao int8 (dynamic activations, or weight-only), stored as plain int8 buffers
 """
 
 from vl.compress.structure import apply_compression

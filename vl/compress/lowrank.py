@@ -56,6 +56,8 @@ def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tu
     record = dict(getattr(model.config, "compression", {}) or {})
     if "lowrank" in record:
         raise ConfigError("this model is low-rank factored already; factor the original model instead")
+    if "int8" in record:
+        raise ConfigError("this model is int8-quantized; factor the float model, then quantize the factored one")
     ranks: dict[str, int] = {}
     for path, module in list(model.named_modules()):
         if not isinstance(module, nn.Linear) or path.startswith(skip):

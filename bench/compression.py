@@ -1,0 +1,124 @@
+"""One table, measured in one run: a trained teacher and each compression of it (python -m tasks.compress),
+with bf16 autocast of the teacher as the speed peer on CPUs with native bf16.
+
+    python bench/compression.py --model runs/shapes-reasoning/model
+
+Columns: parameters, weights file MB, encoder GFLOPs per image, greedy caption latency at batch 1 (ms,
+median over --reps images) and captions/s at batch 32 (23 new tokens, the same images for all), caption
+CIDEr and claim truth, VQA accuracy and tag mAP on the first --images validation images (tasks.evaluate).
+Rows so far: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank +
+int8. (Distillation, pruning and early exit are planned: issue 16.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tasks.compress import main as compress_main
+from tasks.compress import size
+from tasks.evaluate import main as evaluate_main
+from vl.data.shapes.dataset import build_dataset
+from vl.modeling import VLModel
+from vl.processing import VLProcessor
+
+NEW_TOKENS = 23
+
+
+def latency(model: VLModel, pixels: torch.Tensor, reps: int, bf16: bool = False) -> float:
+    """Median seconds of greedy caption decoding of the batch (fixed length: no early stop at EOS)."""
+    times = []
+    for _ in range(reps):
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            start = time.perf_counter()
+            model.generate(pixels, task="caption", max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scores(folder: Path, images: int, task: str, out: Path, bf16: bool = False) -> dict:
+    """tasks.evaluate's scores of one head on the first `images` validation images."""
+    argv = ["--model", str(folder), "--task", task, "--data", "shapes:val", "--max-images", str(images), "--metrics", "CIDEr", "--out", str(out)]
+    assert evaluate_main(argv + (["--bf16"] if bf16 else [])) == 0
+    return json.loads(out.read_text())
+
+
+def measure(name: str, folder: Path, batch: torch.Tensor, images: int, reps: int, work: Path, bf16: bool = False) -> dict:
+    model = VLModel.from_pretrained(folder).eval()
+    params, gflops, _ = size(model)
+    with torch.inference_mode():
+        latency(model, batch[:1], 1, bf16)  # warm-up (torchao builds its kernels on first use)
+        b1 = statistics.median(latency(model, batch[i : i + 1], 1, bf16) for i in range(reps))
+        b32 = latency(model, batch, max(3, reps // 3), bf16)
+    tag = name.replace(" ", "_").replace("+", "")
+    cap = scores(folder, images, "caption", work / f"cap_{tag}.json", bf16)
+    vqa = scores(folder, images, "vqa", work / f"vqa_{tag}.json", bf16)
+    tags = scores(folder, images, "tag", work / f"tag_{tag}.json", bf16)
+    return {
+        "model": name,
+        "params_M": params / 1e6,
+        "file_MB": sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6,
+        "encoder_GFLOPs": gflops,
+        "batch1_ms": 1000 * b1,
+        "batch32_captions_per_s": 32 / b32,
+        "CIDEr": cap["metrics"]["CIDEr"],
+        "all_claims_true": cap["truth"]["all_claims_true"],
+        "vqa_accuracy": vqa["overall"],
+        "tag_mAP": tags["mAP"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path, help="the teacher: a trained model with caption, vqa and tag heads")
+    parser.add_argument("--energy", type=float, default=0.9)
+    parser.add_argument("--min-features", default="64", help="int8: quantize Linear layers with both sides at least this")
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/compression.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="compression-"))
+    processor = VLProcessor.from_pretrained(args.model)
+    rows = build_dataset(splits=["val"])["val"].select(range(32))
+    batch = processor(images=[r["image"] for r in rows])["pixel_values"]
+    made = {
+        "lowrank": ["lowrank", "--model", str(args.model), "--energy", str(args.energy)],
+        "int8 dynamic": ["int8", "--model", str(args.model), "--scheme", "dynamic", "--min-features", args.min_features],
+        "int8 weight-only": ["int8", "--model", str(args.model), "--scheme", "weight_only", "--min-features", args.min_features],
+        "lowrank + int8": ["int8", "--model", str(work / "lowrank"), "--scheme", "dynamic", "--min-features", args.min_features],
+    }
+    variants = [("teacher fp32", args.model, False), ("teacher bf16", args.model, True)]
+    for name, argv in made.items():
+        folder = work / name.replace(" ", "_").replace("+", "")
+        folder = work / "lowrank" if name == "lowrank" else folder
+        assert compress_main([*argv, "--out", str(folder)]) == 0
+        variants.append((name, folder, False))
+    table = []
+    for name, folder, bf16 in variants:
+        table.append(measure(name, folder, batch, args.images, args.reps, work, bf16))
+    base = table[0]
+    print(f"\nCPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; {args.images} val images; greedy, {NEW_TOKENS} tokens")
+    print("| model | params (M) | file (MB) | enc GFLOPs | batch 1 (ms) | batch 32 (captions/s) | speed-up b1 / b32 | CIDEr | claims true | VQA | tag mAP |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in table:
+        print(
+            f"| {r['model']} | {r['params_M']:.2f} | {r['file_MB']:.1f} | {r['encoder_GFLOPs']:.3f} | "
+            f"{r['batch1_ms']:.1f} | {r['batch32_captions_per_s']:.1f} | "
+            f"{base['batch1_ms'] / r['batch1_ms']:.2f}x / {r['batch32_captions_per_s'] / base['batch32_captions_per_s']:.2f}x | {r['CIDEr']:.3f} | "
+            f"{r['all_claims_true']:.3f} | {r['vqa_accuracy']:.2f} | {r['tag_mAP']:.3f} |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,35 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from tasks.compress import main as compress_main
-from tasks.compress import size
-from tasks.evaluate import main as evaluate_main
-from vl.data.shapes.dataset import build_dataset
-from vl.modeling import VLModel
-from vl.processing import VLProcessor
+sys.path.insert(0, str(Path(__file__).parent))
+from compression import measure  # noqa: E402 (the same measurements as bench/compression.py)
 
-
-def latency(model: VLModel, pixels: torch.Tensor, reps: int) -> float:
-    """Median seconds of greedy caption decoding for the batch."""
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        model.generate(pixels, task="caption", max_new_tokens=23)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def scores(folder: Path, images: int, task: str, out: Path) -> dict:
-    argv = ["--model", str(folder), "--task", task, "--data", "shapes:val", "--max-images", str(images), "--metrics", "CIDEr", "--out", str(out)]
-    assert evaluate_main(argv) == 0
-    return json.loads(out.read_text())
+from tasks.compress import main as compress_main  # noqa: E402
+from vl.data.shapes.dataset import build_dataset  # noqa: E402
+from vl.processing import VLProcessor  # noqa: E402
 
 
 def main() -> None:
@@ -63,28 +46,10 @@ def main() -> None:
         if energy < 1:
             folder = work / f"energy_{energy}"
             assert compress_main(["lowrank", "--model", str(args.model), "--out", str(folder), "--energy", str(energy)]) == 0
-        model = VLModel.from_pretrained(folder).eval()
-        params, gflops, _ = size(model)
-        with torch.inference_mode():
-            b1 = statistics.median(latency(model, batch[i : i + 1], 1) for i in range(args.reps * 2))
-            b32 = latency(model, batch, args.reps)
-        cap = scores(folder, args.images, "caption", work / f"cap_{energy}.json")
-        vqa = scores(folder, args.images, "vqa", work / f"vqa_{energy}.json")
-        tag = scores(folder, args.images, "tag", work / f"tag_{energy}.json")
-        row = {
-            "energy": energy,
-            "params_M": params / 1e6,
-            "encoder_GFLOPs": gflops,
-            "batch1_ms": 1000 * b1,
-            "batch32_captions_per_s": 32 / b32,
-            "CIDEr": cap["metrics"]["CIDEr"],
-            "all_claims_true": cap["truth"]["all_claims_true"],
-            "vqa_accuracy": vqa["overall"],
-            "tag_mAP": tag["mAP"],
-        }
+        row = {"energy": energy, **measure(f"energy {energy}", folder, batch, args.images, args.reps, work)}
         table.append(row)
         print(
-            f"energy {energy:4}: {row['params_M']:5.2f}M params, {gflops:.3f} GFLOPs, batch 1 {row['batch1_ms']:6.1f} ms, "
+            f"energy {energy:4}: {row['params_M']:5.2f}M params, {row['encoder_GFLOPs']:.3f} GFLOPs, batch 1 {row['batch1_ms']:6.1f} ms, "
             f"batch 32 {row['batch32_captions_per_s']:6.1f} captions/s, CIDEr {row['CIDEr']:.3f}, claims true {row['all_claims_true']:.3f}, "
             f"VQA {row['vqa_accuracy']:.2f}, tag mAP {row['tag_mAP']:.3f}",
             flush=True,

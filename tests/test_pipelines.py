@@ -203,7 +203,7 @@ def test_model_folder_errors(model_dir, tmp_path):
         pipeline("image-captioning", model=str(no_processor))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     image=st.one_of(
         arrays(st.sampled_from([np.uint8, np.uint16, np.float32, np.bool_, np.int64]), st.tuples(st.integers(1, 40), st.integers(1, 40))),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from typing import Any
@@ -103,7 +104,7 @@ def train(args: argparse.Namespace) -> int:
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes), "--num_machines", "1"]
     launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "tasks.train", "--config", args.config, *args.overrides]
     launch += ["--resume", args.resume] if args.resume else []
-    print("$", " ".join(launch[2:]), flush=True)
+    print("$ accelerate launch", shlex.join(launch[3:]), flush=True)
     return subprocess.call(launch)
 
 

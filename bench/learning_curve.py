@@ -26,11 +26,13 @@ PANELS = {  # panel title -> "<head>/<metric>" keys tried in order (the first a 
     "comparison": ["vqa/comparison"],
     "QG answerability": ["qgen/answerability"],
     "captions all true": ["caption/all_claims_true"],
+    "left/right (horizontal)": ["vqa/type/horizontal"],  # per question type: logged since issue 14's second session
+    "large/small (size)": ["vqa/type/size"],
 }
 
 
-def read_curves(run: Path) -> dict[str, list[tuple[float, float]]]:
-    """{"<head>/<metric>": [(training minutes, value)]} from a run's evaluation log lines."""
+def read_curves(run: Path, x: str = "minutes") -> dict[str, list[tuple[float, float]]]:
+    """{"<head>/<metric>": [(training minutes, or step, value)]} from a run's evaluation log lines."""
     path = run / "logs" / "metrics.jsonl"
     if not path.is_file():
         raise SystemExit(f"{run}: no metrics.jsonl; pass the train.output_dir of a tasks.train run")
@@ -42,7 +44,7 @@ def read_curves(run: Path) -> dict[str, list[tuple[float, float]]]:
             continue
         for key, value in record.items():
             if key.startswith("val/"):
-                curves.setdefault(key.removeprefix("val/"), []).append((minutes, value))
+                curves.setdefault(key.removeprefix("val/"), []).append((minutes if x == "minutes" else record["step"], value))
     return curves
 
 
@@ -55,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders (train.output_dir), each optionally RUN=LABEL")
     parser.add_argument("--out", default="bench/figures/learning_curve.png")
+    parser.add_argument("--x", choices=("minutes", "step"), default="minutes", help="the horizontal axis (step: when runs shared the CPU)")
     args = parser.parse_args()
     import matplotlib
 
@@ -62,21 +65,21 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     runs = [(Path(r.partition("=")[0]), r.partition("=")[2] or Path(r.partition("=")[0]).name) for r in args.runs]
-    curves = {label: read_curves(path) for path, label in runs}
+    curves = {label: read_curves(path, args.x) for path, label in runs}
     panels = [(title, keys) for title, keys in PANELS.items() if any(k in c for c in curves.values() for k in keys)]
     cols = 4
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False, sharex=True)
     for ax, (title, keys) in zip(axes.flat, panels):
-        for label, c in curves.items():
+        for index, (label, c) in enumerate(curves.items()):
             key = next((k for k in keys if k in c), None)
             if key:
                 xs, ys = zip(*as_percent(sorted(c[key])))
-                ax.plot(xs, ys, marker="o", markersize=3, label=label)
+                ax.plot(xs, ys, marker="o", markersize=3, label=label, color=f"C{index}")  # a run keeps its color in every panel
         if title in TARGETS:
             ax.axhline(TARGETS[title], color="gray", linestyle=":", linewidth=1)
         ax.set_title(title)
-        ax.set_xlabel("training minutes")
+        ax.set_xlabel("training minutes" if args.x == "minutes" else "optimizer step")
         ax.set_xlim(left=0)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)

@@ -61,7 +61,7 @@ def main() -> None:
 
         def direct() -> list[str]:
             pixels = processor(images=batch)["pixel_values"]
-            return processor.batch_decode(model.generate(pixels, max_new_tokens=args.max_new_tokens))
+            return processor.batch_decode(model.generate(pixels, task=captioner.head, max_new_tokens=args.max_new_tokens))
 
         def piped() -> list[str]:
             out = captioner(batch if b > 1 else batch[0], batch_size=b, max_new_tokens=args.max_new_tokens)

@@ -51,6 +51,12 @@ def scores(folder: Path, images: int, task: str, out: Path, bf16: bool = False) 
     return json.loads(out.read_text())
 
 
+def timing_batch(model: Path) -> torch.Tensor:
+    """The 32 validation images every model is timed on, as the model's processor prepares them."""
+    rows = build_dataset(splits=["val"])["val"].select(range(32))
+    return VLProcessor.from_pretrained(model)(images=[r["image"] for r in rows])["pixel_values"]
+
+
 def measure(name: str, folder: Path, batch: torch.Tensor, images: int, reps: int, work: Path, bf16: bool = False) -> dict:
     model = VLModel.from_pretrained(folder).eval()
     params, gflops, _ = size(model)
@@ -86,9 +92,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/compression.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="compression-"))
-    processor = VLProcessor.from_pretrained(args.model)
-    rows = build_dataset(splits=["val"])["val"].select(range(32))
-    batch = processor(images=[r["image"] for r in rows])["pixel_values"]
+    batch = timing_batch(args.model)
     made = {
         "lowrank": ["lowrank", "--model", str(args.model), "--energy", str(args.energy)],
         "int8 dynamic": ["int8", "--model", str(args.model), "--scheme", "dynamic", "--min-features", args.min_features],

@@ -20,11 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compression import measure  # noqa: E402 (the same measurements as bench/compression.py)
+from compression import measure, timing_batch  # noqa: E402 (the same measurements as bench/compression.py)
 
 from tasks.compress import main as compress_main  # noqa: E402
-from vl.data.shapes.dataset import build_dataset  # noqa: E402
-from vl.processing import VLProcessor  # noqa: E402
 
 
 def main() -> None:
@@ -37,9 +35,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("bench/figures/lowrank_curve.png"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowrank-"))
-    processor = VLProcessor.from_pretrained(args.model)
-    rows = build_dataset(splits=["val"])["val"].select(range(32))
-    batch = processor(images=[r["image"] for r in rows])["pixel_values"]
+    batch = timing_batch(args.model)
     table = []
     for energy in (float(e) for e in args.energies.split(",")):
         folder = args.model

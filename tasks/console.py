@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
 from typing import Any
 
-from tasks.common.cli import cli
-from vl.errors import InputError
+from tasks.common.cli import cli, default_model, require_model_folder
 
 PASS_THROUGH = {"evaluate": "tasks.evaluate", "export-shapes": "tasks.export_shapes"}
 
@@ -38,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def model_options(c: argparse.ArgumentParser) -> None:
-        c.add_argument("--model", default=os.environ.get("VL_MODEL", "demo/run/model"), help="a trained model folder (default: $VL_MODEL or demo/run/model)")
+        c.add_argument("--model", default=default_model(), help="a trained model folder (default: $VL_MODEL or demo/run/model)")
         c.add_argument("--head", help="which head, when the model has several of the kind")
         c.add_argument("--batch-size", type=int, default=8)
         c.add_argument("--json", action="store_true", help="print one JSON list, an object per image")
@@ -75,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     c.add_argument("--resume", help="'latest' or a checkpoints/step_* folder")
     c.add_argument("--num-processes", type=int, default=1)
     c = command("serve", "the web demo: upload an image, get its caption, answers, a question and tags", "vl-suite serve --model demo/run/model --port 7860")
-    c.add_argument("--model", default=os.environ.get("VL_MODEL", "demo/run/model"))
+    c.add_argument("--model", default=default_model())
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=int, default=7860)
     for name, module in PASS_THROUGH.items():
@@ -123,8 +121,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         "question": ("visual-question-generation", lambda: {"answer": args.answer, "question_type": args.question_type, **generation(args)}),
         "tag": ("image-tagging", lambda: {"top_k": args.top_k, "threshold": args.threshold}),
     }[args.command]
-    if not os.path.isdir(args.model):
-        raise InputError(f"model folder not found: {args.model}; pass --model DIR (a folder written by training; `make demo` writes demo/run/model)")
+    require_model_folder(args.model)
     p = pipeline(task, model=args.model, head=args.head)
     outputs = p(list(args.images), batch_size=args.batch_size, **{k: v for k, v in call().items() if v is not None})
     rows = [{"image": image, **shape(args.command, out)} for image, out in zip(args.images, outputs)]

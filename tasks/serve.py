@@ -19,7 +19,7 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing phones home
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tasks.common.cli import cli  # noqa: E402
+from tasks.common.cli import cli, default_model, require_model_folder  # noqa: E402
 from vl.errors import InputError  # noqa: E402
 
 EXAMPLES = 4  # Shapes test images offered to click on
@@ -35,8 +35,7 @@ def build_app(model: str | Path) -> Any:
     from vl.pipelines import TASK_OF_HEAD
 
     logging.disable_progress_bar()
-    if not Path(model).is_dir():
-        raise InputError(f"model folder not found: {model}; pass --model DIR (a folder written by training; `make demo` writes demo/run/model)")
+    require_model_folder(model)
     heads = {h.get("type", n): n for n, h in vl.modeling.VLConfig.from_pretrained(model).heads.items()}
     pipes = {kind: pipeline(TASK_OF_HEAD[kind], model=str(model), head=name) for kind, name in heads.items() if kind in TASK_OF_HEAD}
     if not {"caption", "vqa", "qgen", "tag"} & set(pipes):
@@ -125,7 +124,7 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 7860, block: b
 @cli
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.serve", description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=os.environ.get("VL_MODEL", "demo/run/model"))
+    p.add_argument("--model", default=default_model())
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     args = p.parse_args(argv)

@@ -87,8 +87,7 @@ class VLPipeline(Pipeline):
         return self.processor.visual_inputs([load_image(item["image"])])
 
     def encode(self, text: str, what: str) -> dict[str, torch.Tensor]:
-        ids = self.processor.encode_texts([text], self.model.heads[self.head].cfg.max_len, what=what)
-        return {"ids": ids["ids"], "mask": ids["mask"]}
+        return self.processor.encode_texts([text], self.model.heads[self.head].cfg.max_len, what=what)
 
 
 class GeneratingPipeline(VLPipeline):

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vl.errors import VLError
+from vl.errors import InputError, VLError
+
+DEFAULT_MODEL = "demo/run/model"  # what `make demo` trains
+
+
+def default_model() -> str:
+    """--model's default for commands that run a trained model: $VL_MODEL, else demo/run/model."""
+    return os.environ.get("VL_MODEL", DEFAULT_MODEL)
+
+
+def require_model_folder(model: str | Path) -> None:
+    """A missing model folder is an InputError that names the fix."""
+    if not Path(model).is_dir():
+        raise InputError(f"model folder not found: {model}; pass --model DIR (a folder written by training; `make demo` writes {DEFAULT_MODEL})")
 
 
 def cli(fn: Callable[[list[str] | None], int | None]) -> Callable[[list[str] | None], int]:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vl.compress.structure import submodule
+from vl.compress.structure import replace_linear
 from vl.errors import ConfigError
 
 Scheme = Literal["dynamic", "weight_only"]
@@ -48,9 +48,9 @@ class Int8Linear(nn.Module):
     def weight(self) -> torch.Tensor:
         """The torchao int8 weight tensor (built once from the buffers, again after a load)."""
         if self._weight is None or self._weight.device != self.qdata.device:
-            attributes = _subclass_attributes(self.scheme, self.in_features)
+            template = _template(self.scheme, self.in_features)
             parts = {"qdata": self.qdata, "scale": self.scale, "zero_point": self.zero_point}
-            self._weight = type(_template(self.scheme, self.in_features)).__tensor_unflatten__(parts, attributes, None, None)
+            self._weight = type(template).__tensor_unflatten__(parts, template.__tensor_flatten__()[1], None, None)
         return self._weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,10 +89,6 @@ def _template(scheme: Scheme, in_features: int) -> torch.Tensor:
     return _TEMPLATES[key]
 
 
-def _subclass_attributes(scheme: Scheme, in_features: int) -> Any:
-    return _template(scheme, in_features).__tensor_flatten__()[1]
-
-
 def quantize(model: nn.Module, scheme: Scheme = "dynamic", min_features: int = 64, skip: tuple[str, ...] = ()) -> list[str]:
     """Quantize every nn.Linear with both sides >= min_features (not under a `skip` prefix) in place;
     record and return their paths. A model quantized already is refused."""
@@ -103,8 +99,7 @@ def quantize(model: nn.Module, scheme: Scheme = "dynamic", min_features: int = 6
     paths = []
     for path, module in list(model.named_modules()):
         if isinstance(module, nn.Linear) and min(module.in_features, module.out_features) >= min_features and not path.startswith(skip):
-            parent, name = submodule(model, path)
-            setattr(parent, name, Int8Linear.from_linear(module, scheme))
+            replace_linear(model, path, lambda linear: Int8Linear.from_linear(linear, scheme), "int8")
             paths.append(path)
     if not paths:
         raise ConfigError(f"no Linear layer with both sides >= {min_features} to quantize")
@@ -115,8 +110,4 @@ def quantize(model: nn.Module, scheme: Scheme = "dynamic", min_features: int = 6
 def apply_int8(model: nn.Module, spec: dict[str, Any]) -> None:
     """The Int8Linear modules of a saved int8 model, rebuilt (their buffers are filled by loading)."""
     for path in spec["modules"]:
-        parent, name = submodule(model, path)
-        linear = getattr(parent, name)
-        if not isinstance(linear, nn.Linear):
-            raise ConfigError(f"the int8 record names '{path}', a {type(linear).__name__}, not a Linear; was it made from another model?")
-        setattr(parent, name, Int8Linear(linear.in_features, linear.out_features, linear.bias is not None, spec["scheme"]))
+        replace_linear(model, path, lambda linear: Int8Linear(linear.in_features, linear.out_features, linear.bias is not None, spec["scheme"]), "int8")

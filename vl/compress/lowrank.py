@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vl.compress.structure import submodule
+from vl.compress.structure import replace_linear
 from vl.errors import ConfigError
 
 
@@ -65,8 +65,7 @@ def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tu
         rank = energy_rank(module.weight, energy)
         if rank * (module.in_features + module.out_features) > (1 - min_saving) * module.in_features * module.out_features:
             continue
-        parent, name = submodule(model, path)
-        setattr(parent, name, LowRankLinear.from_linear(module, rank))
+        replace_linear(model, path, lambda linear: LowRankLinear.from_linear(linear, rank), "low-rank")
         ranks[path] = rank
     model.config.compression = {**record, "lowrank": ranks}
     return ranks
@@ -75,8 +74,4 @@ def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tu
 def apply_lowrank(model: nn.Module, ranks: dict[str, int]) -> None:
     """The factored layers of a saved low-rank model, rebuilt (weights uninitialised: loading fills them)."""
     for path, rank in ranks.items():
-        parent, name = submodule(model, path)
-        linear = getattr(parent, name)
-        if not isinstance(linear, nn.Linear):
-            raise ConfigError(f"the low-rank record names '{path}', a {type(linear).__name__}, not a Linear; was it made from another model?")
-        setattr(parent, name, LowRankLinear(linear.in_features, linear.out_features, int(rank), bias=linear.bias is not None))
+        replace_linear(model, path, lambda linear: LowRankLinear(linear.in_features, linear.out_features, int(rank), bias=linear.bias is not None), "low-rank")

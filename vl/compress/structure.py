@@ -4,6 +4,7 @@ checkpoint's tensors fit. An unknown method or module path is a CheckpointError-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -26,12 +27,15 @@ def apply_compression(model: nn.Module, compression: dict[str, Any]) -> None:
             apply(model, compression[method])
 
 
-def submodule(model: nn.Module, path: str) -> tuple[nn.Module, str]:
-    """(parent module, attribute name) of the module at a dotted path; a missing path is a ConfigError."""
+def replace_linear(model: nn.Module, path: str, make: Callable[[nn.Linear], nn.Module], method: str) -> None:
+    """Put make(linear) in place of the nn.Linear at a dotted path; a path the model lacks, or one that is
+    not a Linear, is a ConfigError naming the `method` whose record named it."""
     parent_path, _, name = path.rpartition(".")
     try:
         parent = model.get_submodule(parent_path) if parent_path else model
-        getattr(parent, name)
+        linear = getattr(parent, name)
     except AttributeError:
-        raise ConfigError(f"the compression record names '{path}', which this model does not have; was it made from another model?") from None
-    return parent, name
+        raise ConfigError(f"the {method} record names '{path}', which this model does not have; was it made from another model?") from None
+    if not isinstance(linear, nn.Linear):
+        raise ConfigError(f"the {method} record names '{path}', a {type(linear).__name__}, not a Linear; was it made from another model?")
+    setattr(parent, name, make(linear))

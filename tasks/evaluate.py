@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from tasks.common.cli import cli
+from vl.compress.distill import DistillExperimentConfig
 from vl.config import load_config
 from vl.data.coco import read_coco_references, read_coco_results
 from vl.data.schema import write_json
@@ -106,9 +107,10 @@ def _vqa_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
 
 
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
-    """The training config saved with the model (its Shapes world and generation settings), or the defaults."""
+    """The training config saved with the model (its Shapes world and generation settings), or the
+    defaults; a distilled student's config has a distill: section, which the subclass reads."""
     saved = args.model / "train_config.yaml"
-    cfg = load_config(ExperimentConfig, saved if saved.is_file() else None)
+    cfg = load_config(DistillExperimentConfig, saved) if saved.is_file() else ExperimentConfig()
     gen = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v is not None}
     cfg = replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
     return replace(cfg, evaluation=replace(cfg.evaluation, vqa_eval=args.vqa_eval)) if args.vqa_eval else cfg

@@ -9,9 +9,11 @@ final model/ (save_pretrained: weights, processor, train_config.yaml).
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from accelerate.utils import GradientAccumulationPlugin, set_seed
@@ -28,6 +30,12 @@ from vl.experiment import ExperimentConfig
 def main(argv: list[str] | None = None) -> int:
     args = training_args(argv, "tasks.train", __doc__, "configs/shapes/caption.yaml")
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    return run(cfg, args, "tasks.train", MultiTask)
+
+
+def run(cfg: ExperimentConfig, args: argparse.Namespace, module: str, make_task: Callable[..., MultiTask], *launch: str) -> int:
+    """Train `make_task(cfg, accelerator, command=...)` (a MultiTask) as `module` was asked to, with
+    `launch`, the module's own arguments, in the command the model card records; print a summary line."""
     out = Path(cfg.train.output_dir)
     accelerator = new_accelerator(
         out,
@@ -39,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     set_seed(cfg.train.seed)
     if accelerator.is_main_process:
         save_config(cfg, out / "config.yaml")
-    task = MultiTask(cfg, accelerator, command=shlex.join(["accelerate", "launch", "-m", "tasks.train", "--config", str(args.config), *args.overrides]))
+    command = shlex.join(["accelerate", "launch", "-m", module, *launch, "--config", str(args.config), *args.overrides])
+    task = make_task(cfg, accelerator, command=command)
     accelerator.init_trackers("vl", config=_flat(to_dict(cfg)))
     n_params = sum(p.numel() for p in task.model.parameters())
     accelerator.print(

@@ -137,7 +137,7 @@ def test_a_shared_step_gives_every_head_the_same_images_in_one_encoder_pass(tmp_
     task.model.eval()
     shared = task.training_step(task.model, {"images": batch})
     for name, part in task.parts.items():  # one encoder pass gives each head what its own pass would
-        torch.testing.assert_close(shared[f"loss/{name}"], part.loss(task.model, batch[name]).detach())
+        torch.testing.assert_close(shared[f"loss/{name}"], part.outputs(task.model, batch[name])["loss"].detach())
 
 
 def test_shared_images_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):

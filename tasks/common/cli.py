@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vl.errors import InputError, VLError
 
@@ -39,9 +40,14 @@ def cli(fn: Callable[[list[str] | None], int | None]) -> Callable[[list[str] | N
     return main
 
 
-def training_args(argv: list[str] | None, prog: str, doc: str, example: str) -> argparse.Namespace:
-    """--config FILE [--resume latest|DIR] [key=value ...]: what every training entry point takes."""
+def training_args(
+    argv: list[str] | None, prog: str, doc: str, example: str, extra: Callable[[argparse.ArgumentParser], Any] | None = None
+) -> argparse.Namespace:
+    """--config FILE [--resume latest|DIR] [key=value ...]: what every training entry point takes
+    (`extra` adds an entry point's own arguments)."""
     p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
+    if extra:
+        extra(p)
     p.add_argument("--config", type=Path, required=True, help=f"experiment YAML (e.g. {example})")
     p.add_argument("--resume", default=None, help="'latest' or a checkpoints/step_* folder")
     p.add_argument("overrides", nargs="*", help="config overrides, key=value (train.steps=500)")

@@ -118,23 +118,28 @@ class MultiTask:
         return batches
 
     def training_step(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """The weighted sum of the tasks' losses as "loss"; each task's loss, and the parts its head
+        reports (loss_<part>: e.g. a VQA head's classify/generate, a student's gt/kd/encoder), for the log."""
         if self.cfg.train.share_images:
-            losses = self._shared_losses(model, batches["images"])
+            outputs = self._shared_outputs(model, batches["images"])
         else:
-            losses = {name: part.loss(model, batches[name]) for name, part in self.parts.items()}
-        out: dict[str, torch.Tensor] = {f"loss/{name}": loss.detach() for name, loss in losses.items()}
-        out["loss"] = sum(self.parts[name].weight * loss for name, loss in losses.items())
+            outputs = {name: part.outputs(model, batches[name]) for name, part in self.parts.items()}
+        out: dict[str, torch.Tensor] = {}
+        for name, o in outputs.items():
+            out[f"loss/{name}"] = o["loss"].detach()
+            out.update({f"loss/{name}/{k.removeprefix('loss_')}": v.detach() for k, v in o.items() if k.startswith("loss_") and torch.is_tensor(v)})
+        out["loss"] = sum(self.parts[name].weight * o["loss"] for name, o in outputs.items())
         return out
 
-    def _shared_losses(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Every task's loss on the same images, from one encoder pass."""
+    def _shared_outputs(self, model: torch.nn.Module, batches: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Every task's outputs on the same images, from one encoder pass."""
         pixel_values = next(iter(batches.values()))["pixel_values"]
         fields = {}
         for name, batch in batches.items():
             if not torch.equal(batch["pixel_values"], pixel_values):
                 raise RuntimeError(f"train.share_images: task '{name}' read its images differently from the others; train without share_images")
             fields[name] = {k: v for k, v in batch.items() if k != "pixel_values"}
-        return {name: out["loss"] for name, out in model(pixel_values, tasks=fields).items()}
+        return model(pixel_values, tasks=fields)
 
     def evaluate(self, model: VLModel) -> dict[str, float]:
         """Every task's metrics; every process evaluates its share of the rows and all get the result."""

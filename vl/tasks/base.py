@@ -138,8 +138,9 @@ class TaskKind:
             media = [self.transform(m) for m in media]
         return (self.processor.visual_inputs(media) if kept else {}), kept
 
-    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(**batch, task=self.name)["loss"]
+    def outputs(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The head's outputs on a training batch ("loss" among them)."""
+        return model(**batch, task=self.name)
 
     def train_loader(self, seed: int) -> torch.utils.data.DataLoader:
         return seeded_loader(self.train_items(), self.batch_size, seed, self.collate, self.cfg.data.num_workers)

@@ -4,17 +4,23 @@ pipelines and tasks.evaluate unchanged (its config records what changed).
     python -m tasks.compress lowrank --model runs/shapes-reasoning/model --energy 0.9 --out runs/reasoning-lowrank90
     python -m tasks.compress int8 --model runs/shapes-reasoning/model --out runs/reasoning-int8 [--scheme weight_only]
     python -m tasks.compress int8 --model runs/reasoning-lowrank90 --out runs/reasoning-lowrank90-int8   # both
+    python -m tasks.compress prune --model runs/shapes-reasoning/model --flops-ratio 0.5 --out runs/reasoning-pruned50
 
 lowrank: every Linear worth it becomes two factors from its SVD, at the smallest rank that keeps
 `--energy` of the squared singular values (vl/compress/lowrank.py). int8: torchao's int8 quantization of
 every Linear with both sides >= --min-features, activations quantized at run time (`dynamic`) or not
-(`weight_only`) (vl/compress/int8.py). `--skip` leaves modules (by path prefix) as they are. Prints
-parameters, file size and FLOPs of one image's encoder pass before and after.
+(`weight_only`) (vl/compress/int8.py). prune: Torch-Pruning removes conv-stem channels, MLP channels
+and attention heads of the encoder until its FLOPs are --flops-ratio of the start, ranked by weight
+magnitude or by Taylor saliency on the caption loss of --batches Shapes training batches
+(vl/compress/prune.py); fine-tune the result (tasks.distill with model.init_from, the original as
+teacher). `--skip` leaves modules (by path prefix) as they are (lowrank, int8). Prints parameters, file
+size and FLOPs of one image's encoder pass before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -25,8 +31,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from tasks.common.cli import cli
 from vl.compress.int8 import SCHEMES, quantize
 from vl.compress.lowrank import factorize
+from vl.compress.prune import IMPORTANCES, prune_encoder
+from vl.data.shapes.world import ShapesWorld
 from vl.errors import InputError
 from vl.modeling import VLModel
+from vl.pipelines import find_head
 from vl.processing import VLProcessor
 
 CARRIED = ("train_config.yaml",)  # files of the source folder the compressed one keeps
@@ -45,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     c.add_argument("--out", required=True, type=Path, help="the new model folder")
     c.add_argument("--scheme", choices=SCHEMES, default="dynamic", help="dynamic: int8 activations too; weight_only: int8 weights")
     c.add_argument("--min-features", type=int, default=64, help="quantize a Linear only when both its sides are at least this")
+    c = sub.add_parser("prune", help="Torch-Pruning of encoder channels and heads to a FLOPs target")
+    c.add_argument("--model", required=True, type=Path, help="a trained model folder")
+    c.add_argument("--out", required=True, type=Path, help="the new model folder")
+    c.add_argument("--flops-ratio", type=float, default=0.5, help="the share of the encoder's FLOPs to keep (0..1)")
+    c.add_argument("--importance", choices=IMPORTANCES, default="magnitude", help="rank channels by weight magnitude or Taylor saliency")
+    c.add_argument("--batches", type=int, default=4, help="taylor: Shapes training batches of 32 images whose caption loss gives the gradients")
     for c in sub.choices.values():
         c.add_argument("--skip", default="", help="comma-separated module path prefixes left as they are (e.g. heads.vqa.classifier)")
     return p.parse_args(argv)
@@ -60,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     skip = tuple(s for s in args.skip.split(",") if s)
     if args.method == "lowrank":
         done = f"lowrank at energy {args.energy}: {len(factorize(model, args.energy, args.min_saving, skip))} layers factored"
+    elif args.method == "prune":
+        if skip:
+            raise InputError("prune takes no --skip: it prunes the encoder and leaves the heads as they are")
+        forward = functools.partial(caption_loss, model, VLProcessor.from_pretrained(args.model), args.batches)
+        done = f"pruned ({args.importance}): {prune_encoder(model, args.flops_ratio, args.importance, forward=forward)['layers']} layers resized"
     else:
         done = f"int8 ({args.scheme}): {len(quantize(model, args.scheme, args.min_features, skip))} layers quantized"
     model.save_pretrained(args.out)
@@ -69,12 +89,26 @@ def main(argv: list[str] | None = None) -> int:
         if (args.model / name).is_file():
             shutil.copy(args.model / name, args.out / name)
     mb = sum(f.stat().st_size for f in args.out.glob("*.safetensors")) / 1e6
-    flops = f"{before[1]:.3f} -> {after[1]:.3f} ({after[1] / before[1]:.0%})" if args.method == "lowrank" else f"{before[1]:.3f}, the quantized ones now int8"
+    flops = f"{before[1]:.3f} -> {after[1]:.3f} ({after[1] / before[1]:.0%})" if args.method != "int8" else f"{before[1]:.3f}, the quantized ones now int8"
     print(
         f"{done}; parameters {before[0] / 1e6:.2f}M -> {after[0] / 1e6:.2f}M, weights {before[2]:.1f} MB -> {after[2]:.1f} MB "
         f"(file {mb:.1f} MB), encoder GFLOPs per image {flops}; saved to {args.out}"
     )
     return 0
+
+
+def caption_loss(model: VLModel, processor: VLProcessor, batches: int) -> torch.Tensor:
+    """The caption head's loss on `batches` batches of 32 Shapes training images and their first captions
+    (what Taylor importance differentiates)."""
+    head = find_head(model, "caption", None, "taylor importance (the caption loss; or use --importance magnitude)")
+    world = ShapesWorld()
+    total = torch.zeros(())
+    for start in range(0, 32 * batches, 32):
+        chunk = [world.item("train", i) for i in range(start, start + 32)]
+        pixels = processor.visual_inputs([r["image"] for r in chunk])["pixel_values"]
+        text = processor.encode_captions([r["captions"][0] for r in chunk], model.config.heads[head]["max_len"] - 1)
+        total = total + model(pixels, task=head, **text)["loss"] / batches
+    return total
 
 
 def size(model: VLModel) -> tuple[int, float, float]:

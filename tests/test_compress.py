@@ -11,8 +11,9 @@ from transformers import pipeline
 from tasks.compress import main as compress_main
 from vl.compress.int8 import Int8Linear, quantize
 from vl.compress.lowrank import LowRankLinear, energy_rank, factorize
+from vl.compress.prune import encoder_flops, prune_encoder
 from vl.errors import ConfigError
-from vl.modeling import CheckpointError, VLModel
+from vl.modeling import CheckpointError, VLConfig, VLModel
 
 from .tiny_models import every_head_model
 
@@ -100,3 +101,50 @@ def test_lowrank_then_int8_rebuilds_in_order_and_twice_is_refused(model_dir, tmp
         factorize(quantized, 0.5)
     with pytest.raises(ConfigError, match="scheme must be one of"):
         quantize(VLModel.from_pretrained(model_dir), "int4")
+
+
+def conv_stem_model(folder):
+    """A conv-stem, LayerScale ViT (the recipe's encoder kind) with a caption and a tag head."""
+    torch.manual_seed(0)
+    src = every_head_model(folder)
+    config = json.loads((src / "config.json").read_text())
+    encoder = {"type": "vit", "image_size": 32, "patch_size": 8, "stem": "conv", "dim": 64, "depth": 2, "heads": 4, "layer_scale": 0.1}
+    heads = {k: v for k, v in config["heads"].items() if k in ("caption", "tag")}
+    model = VLModel(VLConfig(encoder=encoder, heads=heads)).eval()
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_pruning_reaches_the_flops_target_and_the_pruned_model_reloads_exactly(tmp_path):
+    src = conv_stem_model(tmp_path / "model")
+    for importance in ("magnitude", "taylor"):
+        out = tmp_path / importance
+        argv = ["prune", "--model", str(src), "--out", str(out), "--flops-ratio", "0.5", "--importance", importance, "--batches", "1"]
+        assert compress_main(argv) == 0
+        before, pruned = VLModel.from_pretrained(src).eval(), VLModel.from_pretrained(out).eval()
+        pixels = torch.zeros(1, 3, 32, 32)
+        ratio = encoder_flops(pruned.encoder, pixels) / encoder_flops(before.encoder, pixels)
+        assert 0.35 < ratio <= 0.5
+        record = pruned.config.compression["prune"]
+        assert any(p.startswith("encoder.stem") for p in record["shapes"]) and any("mlp.fc1" in p for p in record["shapes"])
+        assert all(1 <= h < 4 for h in record["heads"].values())  # heads went, at least one stayed
+        again = VLModel.from_pretrained(out).eval()
+        x = torch.randn(2, 3, 32, 32)
+        torch.testing.assert_close(again.encoder(x), pruned.encoder(x))
+        assert pruned.encoder(x).shape == before.encoder(x).shape  # the token width the heads read is kept
+        assert set(pipeline("image-captioning", model=str(out))(torch.rand(3, 32, 32))[0]) == {"generated_text"}
+
+
+def test_pruning_what_cannot_be_pruned_is_refused(model_dir, tmp_path):
+    model = VLModel.from_pretrained(model_dir)
+    prune_encoder(model, 0.6)
+    with pytest.raises(ConfigError, match="prune-compressed already"):
+        prune_encoder(model, 0.5)
+    with pytest.raises(ConfigError, match="leaves .* of the FLOPs"):
+        prune_encoder(VLModel.from_pretrained(model_dir), 0.01)
+    with pytest.raises(ConfigError, match="must be in"):
+        prune_encoder(VLModel.from_pretrained(model_dir), 1.5)
+    lowrank = VLModel.from_pretrained(model_dir)
+    factorize(lowrank, 0.8, 0.05)
+    with pytest.raises(ConfigError, match="lowrank-compressed already"):
+        prune_encoder(lowrank, 0.5)

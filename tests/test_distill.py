@@ -123,3 +123,17 @@ def test_a_student_that_cannot_be_compared_with_its_teacher_is_refused(teacher, 
         override = f"model.tokenizer.path={other / 'model'}"
     assert distill(teacher, tmp_path / "run", override) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_pruned_teacher_fine_tunes_as_a_student_of_the_original(teacher, tmp_path):
+    """tasks.compress prune, then tasks.distill with model.init_from: the pruned shapes train and save."""
+    from tasks.compress import main as compress_main
+
+    pruned = tmp_path / "pruned"
+    assert compress_main(["prune", "--model", str(teacher), "--out", str(pruned), "--flops-ratio", "0.6"]) == 0
+    assert distill(teacher, tmp_path / "tuned", f"model.init_from={pruned}") == 0
+    tuned = VLModel.from_pretrained(tmp_path / "tuned" / "model")
+    assert tuned.config.compression == VLModel.from_pretrained(pruned).config.compression
+    start = load_file(pruned / "model.safetensors")
+    end = load_file(tmp_path / "tuned" / "model" / "model.safetensors")
+    assert set(start) == set(end) and not torch.equal(start["encoder.blocks.0.mlp.fc1.weight"], end["encoder.blocks.0.mlp.fc1.weight"])

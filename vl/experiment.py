@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from vl.config import check_train_section, from_dict
@@ -27,8 +29,17 @@ class ModelConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     image_mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    # a saved model folder to start from (fine-tuning, e.g. after tasks.compress prune): its encoder and
+    # heads (compression record included), weights, tokenizer and image processing replace the above
+    init_from: str = ""
 
     def __post_init__(self) -> None:  # check every key now, not after minutes of data loading
+        if self.init_from:
+            saved = Path(self.init_from) / "config.json"
+            if not saved.is_file():
+                raise ConfigError(f"model.init_from: {self.init_from} is not a saved model folder (no config.json)")
+            config = json.loads(saved.read_text())
+            self.encoder, self.heads = config["encoder"], config["heads"]
         enc = dict(self.encoder)
         enc_cls = ENCODERS.get(enc.pop("type", "vit"))
         from_dict(enc_cls.Config, enc, prefix="model.encoder.")

@@ -91,15 +91,16 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, N, D); mask (B, 1, 1, N) for padded, non-causal inputs."""
-        B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
+        B, N, _ = x.shape
+        inner = self.proj.in_features  # heads * head width: the model width, unless heads were pruned
+        q, k, v = self.qkv(x).view(B, N, 3, self.heads, inner // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, N, hd)
         if cache is not None:
             if N > 1 and cache.length:
                 raise ValueError("a cached step takes one token at a time after the first")
             k, v = cache.update(layer, k, v)
             causal = causal and N > 1  # one new query may attend to every cached key
         y = attention(q, k, v, causal, self.dropout if self.training else 0.0, mask)
-        return self.proj(y.transpose(1, 2).reshape(B, N, D))
+        return self.proj(y.transpose(1, 2).reshape(B, N, inner))
 
 
 class CrossAttention(nn.Module):

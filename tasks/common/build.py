@@ -15,7 +15,10 @@ from vl.processing import VLProcessor, image_processor, train_tokenizer
 
 
 def build_processor(cfg: ExperimentConfig, texts: Iterable[str], tokenizer_dir: Path) -> VLProcessor:
-    """Image processor for the encoder; a tokenizer by path, or trained once on `texts` (every task's text)."""
+    """Image processor for the encoder; a tokenizer by path, or trained once on `texts` (every task's text);
+    or, with model.init_from, the saved model's processor."""
+    if cfg.model.init_from:
+        return VLProcessor.from_pretrained(cfg.model.init_from)
     enc = cfg.model.encoder
     if enc.get("type") == "hf":
         images = AutoImageProcessor.from_pretrained(enc["path"])
@@ -32,7 +35,10 @@ def build_processor(cfg: ExperimentConfig, texts: Iterable[str], tokenizer_dir: 
 
 def build_model(cfg: ExperimentConfig, processor: VLProcessor, head_fields: Mapping[str, dict[str, Any]]) -> VLModel:
     """The VLModel of cfg.model; each head's spec completed with `head_fields[name]` (token ids, the
-    answer or tag vocabulary: what only the data and the tokenizer know)."""
+    answer or tag vocabulary: what only the data and the tokenizer know); with model.init_from, the saved
+    model as it is (its vocabularies are what its weights were trained on)."""
+    if cfg.model.init_from:
+        return VLModel.from_pretrained(cfg.model.init_from)
     heads = {}
     for name, spec in cfg.model.heads.items():
         spec = {**spec, **head_fields.get(name, {})}

@@ -108,8 +108,8 @@ def logits_kl(kind: str, student: dict[str, Any], teacher: dict[str, Any], batch
 def attention_map(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The head-averaged attention probabilities (B, N, N) of an EncoderBlock given its input x."""
     attn = block.attn
-    B, N, D = x.shape
-    q, k, _ = attn.qkv(block.ln1(x)).view(B, N, 3, attn.heads, D // attn.heads).permute(2, 0, 3, 1, 4)
+    B, N, _ = x.shape
+    q, k, _ = attn.qkv(block.ln1(x)).view(B, N, 3, attn.heads, attn.proj.in_features // attn.heads).permute(2, 0, 3, 1, 4)
     return (q @ k.transpose(-1, -2) * q.size(-1) ** -0.5).float().softmax(-1).mean(1)
 
 

@@ -1,13 +1,17 @@
 """One table, measured in one run: a trained teacher and each compression of it (python -m tasks.compress),
 with bf16 autocast of the teacher as the speed peer on CPUs with native bf16.
 
-    python bench/compression.py --model runs/shapes-reasoning/model
+    python bench/compression.py --model runs/shapes-reasoning/model \
+        --trained "distilled student=runs/shapes-student/model" "student, no teacher=runs/shapes-student-alone/model" \
+        --trained "pruned 50% + fine-tune=runs/reasoning-pruned50-tuned/model" --combine "pruned 50% + fine-tune"
 
 Columns: parameters, weights file MB, encoder GFLOPs per image, greedy caption latency at batch 1 (ms,
 median over --reps images) and captions/s at batch 32 (23 new tokens, the same images for all), caption
 CIDEr and claim truth, VQA accuracy and tag mAP on the first --images validation images (tasks.evaluate).
-Rows so far: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank +
-int8. (Distillation, pruning and early exit are planned: issue 16.)
+Rows: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank + int8,
+pruned to --flops-ratio without fine-tuning, then each --trained NAME=FOLDER (models trained elsewhere:
+a distilled student, its no-teacher control, a fine-tuned pruned model) and each --combine NAME (that
+trained row, int8-quantized). Early exit is planned (issue 16).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def measure(name: str, folder: Path, batch: torch.Tensor, images: int, reps: int
         latency(model, batch[:1], 1, bf16)  # warm-up (torchao builds its kernels on first use)
         b1 = statistics.median(latency(model, batch[i : i + 1], 1, bf16) for i in range(reps))
         b32 = latency(model, batch, max(3, reps // 3), bf16)
-    tag = name.replace(" ", "_").replace("+", "")
+    tag = "".join(c if c.isalnum() else "_" for c in name)
     cap = scores(folder, images, "caption", work / f"cap_{tag}.json", bf16)
     vqa = scores(folder, images, "vqa", work / f"vqa_{tag}.json", bf16)
     tags = scores(folder, images, "tag", work / f"tag_{tag}.json", bf16)
@@ -87,6 +91,9 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path, help="the teacher: a trained model with caption, vqa and tag heads")
     parser.add_argument("--energy", type=float, default=0.9)
     parser.add_argument("--min-features", default="64", help="int8: quantize Linear layers with both sides at least this")
+    parser.add_argument("--flops-ratio", type=float, default=0.5, help="prune: the share of the encoder FLOPs kept")
+    parser.add_argument("--trained", nargs="*", default=[], metavar="NAME=FOLDER", help="rows for models trained elsewhere")
+    parser.add_argument("--combine", nargs="*", default=[], metavar="NAME", help="--trained rows to add int8-quantized too")
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--out", type=Path, default=Path("bench/results/compression.json"))
@@ -98,13 +105,19 @@ def main() -> None:
         "int8 dynamic": ["int8", "--model", str(args.model), "--scheme", "dynamic", "--min-features", args.min_features],
         "int8 weight-only": ["int8", "--model", str(args.model), "--scheme", "weight_only", "--min-features", args.min_features],
         "lowrank + int8": ["int8", "--model", str(work / "lowrank"), "--scheme", "dynamic", "--min-features", args.min_features],
+        f"pruned {args.flops_ratio:.0%}, no fine-tune": ["prune", "--model", str(args.model), "--flops-ratio", str(args.flops_ratio)],
     }
+    trained = {name: Path(folder) for name, folder in (t.split("=", 1) for t in args.trained)}
+    combined = {f"{name} + int8": ["int8", "--model", str(trained[name]), "--scheme", "dynamic", "--min-features", args.min_features] for name in args.combine}
     variants = [("teacher fp32", args.model, False), ("teacher bf16", args.model, True)]
-    for name, argv in made.items():
-        folder = work / name.replace(" ", "_").replace("+", "")
-        folder = work / "lowrank" if name == "lowrank" else folder
-        assert compress_main([*argv, "--out", str(folder)]) == 0
-        variants.append((name, folder, False))
+    for group in (made, trained, combined):
+        for name, argv in group.items():
+            if isinstance(argv, Path):  # trained elsewhere
+                variants.append((name, argv, False))
+                continue
+            folder = work / "lowrank" if name == "lowrank" else work / "".join(c if c.isalnum() else "_" for c in name)
+            assert compress_main([*argv, "--out", str(folder)]) == 0
+            variants.append((name, folder, False))
     table = []
     for name, folder, bf16 in variants:
         table.append(measure(name, folder, batch, args.images, args.reps, work, bf16))

@@ -13,7 +13,10 @@ from vl.experiment import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 GAN_RUNS = [ROOT / "configs" / "gan" / "faces.yaml"]  # tasks.train_gan configs
-EXPERIMENTS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name != "accelerate" and p.name != "world.yaml" and p not in GAN_RUNS)
+DISTILL = sorted((ROOT / "configs" / "distill").glob("*.yaml"))  # tasks.distill configs
+EXPERIMENTS = sorted(
+    p for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name not in ("accelerate", "distill") and p.name != "world.yaml" and p not in GAN_RUNS
+)
 
 
 def test_world_config_is_the_default_world():
@@ -23,6 +26,19 @@ def test_world_config_is_the_default_world():
 @pytest.mark.parametrize("path", EXPERIMENTS + [ROOT / "tests" / "tiny_caption.yaml"], ids=lambda p: p.name)
 def test_experiment_configs_load(path):
     assert isinstance(load_config(ExperimentConfig, path), ExperimentConfig)
+
+
+@pytest.mark.parametrize("path", DISTILL, ids=lambda p: p.name)
+def test_distill_configs_load(path, tmp_path):
+    """A config that fine-tunes a saved model (model.init_from) loads with a model folder given."""
+    from vl.compress.distill import DistillExperimentConfig
+
+    from .tiny_models import every_head_model
+
+    text = path.read_text()
+    overrides = [f"model.init_from={every_head_model(tmp_path / 'model')}", "generation.max_new_tokens=8"] if "init_from:" in text else []
+    cfg = load_config(DistillExperimentConfig, path, overrides)
+    assert set(cfg.task_configs()) <= set(cfg.model.heads)
 
 
 @pytest.mark.parametrize("path", GAN_RUNS + [ROOT / "tests" / "tiny_gan.yaml"], ids=lambda p: p.name)

@@ -33,6 +33,23 @@ def test_kv_cache_gives_exactly_the_tokens_of_full_recompute(head, memory, beams
     assert torch.equal(cached, full)
 
 
+@pytest.mark.parametrize("beams", [1, 3])
+def test_the_static_cache_step_gives_the_tokens_of_the_dynamic_cache(head, memory, beams, monkeypatch):
+    """The static-shape step (what compile=True compiles), run eagerly: the same tokens, greedy and beam."""
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    cfg = GenerationConfig(max_new_tokens=15, num_beams=beams)
+    static = generate(head, memory, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True}))
+    assert torch.equal(static, generate(head, memory, BOS, EOS, PAD, cfg))
+    head._static_step_compiled = None  # (the identity stand-in must not outlive the test)
+
+
+def test_the_compiled_decode_step_gives_the_same_captions(head, memory):
+    """compile=True through torch.compile for real (once: compiling takes seconds)."""
+    cfg = GenerationConfig(max_new_tokens=8)
+    compiled = generate(head, memory[:2], BOS, EOS, PAD, GenerationConfig(max_new_tokens=8, compile=True))
+    assert torch.equal(compiled, generate(head, memory[:2], BOS, EOS, PAD, cfg))
+
+
 def test_sampling_with_and_without_cache_matches_for_the_same_seed(head, memory):
     cfg = GenerationConfig(max_new_tokens=12, do_sample=True, top_k=10, top_p=0.9, temperature=0.8)
     a = generate(head, memory, BOS, EOS, PAD, cfg, torch.Generator().manual_seed(3))
@@ -46,7 +63,7 @@ class HFAdapter:
     def __init__(self, lm):
         self.lm = lm
 
-    def start(self, memory, max_len, use_cache, memory_mask=None):
+    def start(self, memory, max_len, use_cache, memory_mask=None, beams=1, compile=False):
         return None
 
     def decode_step(self, ids, state):
@@ -118,7 +135,16 @@ def test_filter_logits_keeps_top_k_and_the_nucleus():
     assert set(draws.flatten().tolist()) == {0, 1}
 
 
-@pytest.mark.parametrize("kwargs", [{"max_new_tokens": 0}, {"min_new_tokens": 5, "max_new_tokens": 3}, {"num_beams": 2, "do_sample": True}, {"top_p": 0.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_new_tokens": 0},
+        {"min_new_tokens": 5, "max_new_tokens": 3},
+        {"num_beams": 2, "do_sample": True},
+        {"top_p": 0.0},
+        {"compile": True, "use_cache": False},
+    ],
+)
 def test_bad_generation_configs(kwargs):
     with pytest.raises(ConfigError):
         GenerationConfig(**kwargs)

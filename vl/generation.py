@@ -37,6 +37,9 @@ class GenerationConfig:
     top_k: int = 0
     top_p: float = 1.0
     use_cache: bool = True
+    # decode with a torch.compile'd step over a static KV cache (fixed shapes, a position mask): the first
+    # call for each batch size and length compiles (tens of seconds), later ones run fused (bench/caption_speed.py)
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or not 0 <= self.min_new_tokens <= self.max_new_tokens:
@@ -45,10 +48,12 @@ class GenerationConfig:
             raise ConfigError("num_beams must be >= 1, and beam search does not sample (set do_sample=false)")
         if self.temperature <= 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("need temperature > 0, top_k >= 0 and 0 < top_p <= 1")
+        if self.compile and not self.use_cache:
+            raise ConfigError("compile decodes over a static KV cache: it needs use_cache=true")
 
 
 class Decoder(Protocol):
-    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool, memory_mask: torch.Tensor | None) -> Any: ...
+    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool, memory_mask: torch.Tensor | None, beams: int = 1, compile: bool = False) -> Any: ...
     def decode_step(self, input_ids: torch.Tensor, state: Any) -> torch.Tensor: ...
     def reorder(self, state: Any, rows: torch.Tensor) -> None: ...
 
@@ -74,7 +79,7 @@ def generate(
 
 def _greedy_or_sample(decoder, memory, memory_mask, bos, eos, pad, cfg: GenerationConfig, generator) -> torch.Tensor:
     B = memory.size(0)
-    state = decoder.start(memory, cfg.max_new_tokens + 1, cfg.use_cache, memory_mask)
+    state = decoder.start(memory, cfg.max_new_tokens + 1, cfg.use_cache, memory_mask, compile=cfg.compile)
     out = torch.full((B, cfg.max_new_tokens + 1), pad, dtype=torch.long, device=memory.device)
     out[:, 0] = bos
     finished = torch.zeros(B, dtype=torch.bool, device=memory.device)
@@ -111,8 +116,7 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 def _beam_search(decoder, memory, memory_mask, bos, eos, pad, cfg: GenerationConfig) -> torch.Tensor:
     B, K, T, lp = memory.size(0), cfg.num_beams, cfg.max_new_tokens, cfg.length_penalty
     dev = memory.device
-    beam_mask = memory_mask.repeat_interleave(K, dim=0) if memory_mask is not None else None
-    state = decoder.start(memory.repeat_interleave(K, dim=0), T + 1, cfg.use_cache, beam_mask)
+    state = decoder.start(memory, T + 1, cfg.use_cache, memory_mask, beams=K, compile=cfg.compile)  # cross-attention k/v once per image
     seqs = torch.full((B * K, T + 1), pad, dtype=torch.long, device=dev)  # running beams, BOS first
     seqs[:, 0] = bos
     running = torch.zeros(B, K, device=dev)

@@ -21,6 +21,7 @@ class DecodeState:
     memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
     cache: KVCache | None
     memory_mask: torch.Tensor | None = None  # (B, 1, 1, M), True = a real memory token
+    compiled: bool = False  # decode through the compiled static-shape step
 
 
 @HEADS.register("caption")
@@ -57,6 +58,7 @@ class CaptionHead(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.dim)
         self.blocks = nn.ModuleList(DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
+        self._static_step_compiled = None  # torch.compile of _static_step, made on first use
         self.apply(init_weights)
         if gpt2 is not None:
             self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
@@ -95,23 +97,60 @@ class CaptionHead(nn.Module):
     def text_decoder(self) -> CaptionHead:
         return self
 
-    def start(self, memory: torch.Tensor, max_len: int, use_cache: bool = True, memory_mask: torch.Tensor | None = None) -> DecodeState:
+    def start(
+        self, memory: torch.Tensor, max_len: int, use_cache: bool = True, memory_mask: torch.Tensor | None = None, beams: int = 1, compile: bool = False
+    ) -> DecodeState:
+        """Each layer's cross-attention keys/values of the memory (computed once per image, then repeated
+        for its `beams` rows) and an empty KV cache; with `compile`, a static cache that decode_step
+        fills through a torch.compile'd step of fixed shapes."""
         if max_len > self.cfg.max_len:
             raise ConfigError(f"cannot decode {max_len - 1} new tokens: the head has {self.cfg.max_len} positions")
         # contiguous once per image, not copied by the attention kernel at every step
-        kv = [tuple(t.contiguous() for t in blk.cross.memory_kv(memory)) for blk in self.blocks]
+        kv = [tuple(t.repeat_interleave(beams, dim=0).contiguous() for t in blk.cross.memory_kv(memory)) for blk in self.blocks]
+        if memory_mask is not None:
+            memory_mask = memory_mask.repeat_interleave(beams, dim=0)
         cache = None
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
-            cache = KVCache(len(self.blocks), memory.size(0), self.cfg.heads, max_len, hd, like=kv[0][0])
-        return DecodeState(kv, cache, key_mask(memory_mask))
+            cache = KVCache(len(self.blocks), memory.size(0) * beams, self.cfg.heads, max_len, hd, like=kv[0][0])
+        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile)
 
     def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        if state.compiled:
+            return self._compiled_step(input_ids, state)
         start = state.cache.length if state.cache is not None else 0
         h = self._hidden(input_ids, state, start)
         if state.cache is not None:
             state.cache.advance(input_ids.size(1))
         return self._logits(h[:, -1])  # (B, V)
+
+    def _compiled_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """One token through the compiled static-shape step (compiled once per head, re-specialised by
+        torch.compile for each new batch size or length)."""
+        if self._static_step_compiled is None:
+            self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True)
+        cache = state.cache
+        position = torch.tensor(cache.length, device=input_ids.device)
+        logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask)
+        cache.advance(1)
+        return logits
+
+    def _static_step(self, ids: torch.Tensor, position: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, memory_kv, memory_mask) -> torch.Tensor:
+        """One token (B, 1) at `position` (a 0-d tensor, so one graph serves every step): its keys/values
+        written into the full-length caches (layers, B, H, T, hd), attention over the positions up to it."""
+        x = self.embed(ids) + self.pos.weight.index_select(0, position.view(1))[None]
+        filled = (torch.arange(k_cache.size(3), device=ids.device) <= position)[None, None, None, :]
+        for i, block in enumerate(self.blocks):
+            attn, B = block.attn, ids.size(0)
+            inner = attn.proj.in_features
+            q, k, v = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.heads, inner // attn.heads).permute(2, 0, 3, 1, 4)
+            k_cache[i].index_copy_(2, position.view(1), k.to(k_cache.dtype))
+            v_cache[i].index_copy_(2, position.view(1), v.to(v_cache.dtype))
+            y = F.scaled_dot_product_attention(q, k_cache[i].to(q.dtype), v_cache[i].to(q.dtype), attn_mask=filled)
+            x = x + attn.proj(y.transpose(1, 2).reshape(B, 1, inner))
+            x = x + block.cross(block.ln_cross(x), memory_kv[i], memory_mask)
+            x = x + block.mlp(block.ln2(x))
+        return self._logits(self.norm(x)[:, -1])
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits, tied to the input embedding, always in fp32: under bf16 autocast, logits

@@ -1,13 +1,14 @@
 """Captioner speed: ours against HF VisionEncoderDecoderModel (ViT + GPT-2 with cross-attention), same run.
 
-    python bench/caption_speed.py [--precision fp32|bf16|both] [--threads 2] [--steps 12] [--device cpu|cuda]
+    python bench/caption_speed.py [--precision fp32|bf16|both] [--threads 2] [--steps 12] [--device cpu|cuda] [--compile-decode]
 
 Both models at the same size (4 layers x 256 wide each side, 64 px images, patch 8, vocab 1000),
 random init, batch 32, 24 target tokens, 16 generated tokens (min = max, so both do the same work).
 Printed for each: training samples/s (forward + backward + AdamW), greedy and beam-3 captions/s,
 peak tensor memory of a training step (torch's MemTracker: parameters, gradients, optimizer
 state, activations, temporaries), training GFLOP/s (FlopCounterMode) and its share of this
-machine's GEMM peak (a large torch.mm timed in the same run), and our/HF ratios.
+machine's GEMM peak (a large torch.mm timed in the same run), and our/HF ratios. --compile-decode adds
+our decoding with generation compile=true (a torch.compile'd static-cache step; compiled before timing).
 """
 
 from __future__ import annotations
@@ -100,18 +101,22 @@ def workloads(model, data, precision: str, device: str) -> dict[str, callable]:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def decode(beams: int):
+    def decode(beams: int, compile: bool = False):
         def run():
             model.eval()
             with torch.no_grad(), autocast():
                 if is_ours(model):
-                    model.generate(data["pixel_values"], generation_config=GenerationConfig(max_new_tokens=GEN, min_new_tokens=GEN, num_beams=beams))
+                    cfg = GenerationConfig(max_new_tokens=GEN, min_new_tokens=GEN, num_beams=beams, compile=compile)
+                    model.generate(data["pixel_values"], generation_config=cfg)
                 else:
                     model.generate(pixel_values=data["pixel_values"], max_new_tokens=GEN, min_new_tokens=GEN, num_beams=beams, do_sample=False)
 
         return run
 
-    return {"train": train_step, "greedy": decode(1), "beam3": decode(3), "opt": opt, "autocast": autocast}
+    work = {"train": train_step, "greedy": decode(1), "beam3": decode(3), "opt": opt, "autocast": autocast}
+    if is_ours(model):
+        work |= {"greedy compiled": decode(1, compile=True), "beam3 compiled": decode(3, compile=True)}
+    return work
 
 
 def train_flops(model, data, autocast) -> int:
@@ -152,6 +157,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5, help="round-robin rounds; medians are reported")
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action="store_true", help="also time our training step under torch.compile")
+    p.add_argument("--compile-decode", action="store_true", help="also time our decoding with generation compile=true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = args.device
@@ -171,12 +177,18 @@ def main() -> None:
             compiled = torch.compile(ours().to(device))
             work["ours+compile"] = workloads(compiled, data, precision, device)
             work["ours+compile"]["train"]()  # compile outside the timed rounds
+        if args.compile_decode:
+            work["ours, compiled decode"] = {"greedy": work["ours"]["greedy compiled"], "beam3": work["ours"]["beam3 compiled"]}
+            work["ours, compiled decode"]["greedy"]()  # compile outside the timed rounds
+            work["ours, compiled decode"]["beam3"]()
         rows: dict[str, dict[str, float]] = {name: {} for name in work}
         for kind, calls in (("train", 2), ("greedy", 1), ("beam3", 1)):
-            fns = {name: w[kind] for name, w in work.items() if kind == "train" or name != "ours+compile"}
+            fns = {name: w[kind] for name, w in work.items() if kind in w and (kind == "train" or name != "ours+compile")}
             for name, seconds in interleaved(fns, args.rounds, calls, device).items():
                 rows[name][kind] = B / seconds
         for name, w in work.items():
+            if "train" not in w:  # (decoding only)
+                continue
             model = models.get(name) or compiled
             flops = train_flops(model, data, w["autocast"])
             rows[name]["gflops"] = flops * rows[name]["train"] / B / 1e9
@@ -189,7 +201,7 @@ def main() -> None:
             cell = lambda k, f: f.format(r[k]) if k in r else f"{'-':>{len(f.format(0.0))}}"  # noqa: E731
             print(
                 f"{name:13} {cell('train', '{:8.1f}')} {cell('greedy', '{:9.1f}')} {cell('beam3', '{:8.1f}')} "
-                f"{cell('peak_mb', '{:8.1f}')} {r['gflops']:8.1f} {100 * r['gflops'] / peak:6.1f}%"
+                f"{cell('peak_mb', '{:8.1f}')} {cell('gflops', '{:8.1f}')} {100 * r.get('gflops', 0) / peak:6.1f}%"
             )
         o, h = rows["ours"], rows["HF"]
         print(
@@ -198,6 +210,9 @@ def main() -> None:
         )
         if "ours+compile" in rows:
             print(f"{'compiled/HF':13} {rows['ours+compile']['train'] / h['train']:7.2f}x")
+        if "ours, compiled decode" in rows:
+            c = rows["ours, compiled decode"]
+            print(f"{'compiled decode/HF':13} {'':>8} {c['greedy'] / h['greedy']:8.2f}x {c['beam3'] / h['beam3']:7.2f}x")
 
 
 if __name__ == "__main__":

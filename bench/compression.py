@@ -3,11 +3,13 @@ with bf16 autocast of the teacher as the speed peer on CPUs with native bf16.
 
     python bench/compression.py --model runs/shapes-reasoning/model \
         --trained "distilled student=runs/shapes-student/model" "student, no teacher=runs/shapes-student-alone/model" \
-        --trained "pruned 50% + fine-tune=runs/reasoning-pruned50-tuned/model" --combine "pruned 50% + fine-tune"
+                  "pruned 50% + fine-tune=runs/reasoning-pruned50-tuned/model" \
+        --combine "distilled student" "pruned 50% + fine-tune"
 
 Columns: parameters, weights file MB, encoder GFLOPs per image, greedy caption latency at batch 1 (ms,
-median over --reps images) and captions/s at batch 32 (23 new tokens, the same images for all), caption
+median over --rounds images) and captions/s at batch 32 (23 new tokens, the same images for all), caption
 CIDEr and claim truth, VQA accuracy and tag mAP on the first --images validation images (tasks.evaluate).
+Latencies are medians over --rounds rounds in which every model is timed once (interleaved).
 Rows: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank + int8,
 pruned to --flops-ratio without fine-tuning, then each --trained NAME=FOLDER (models trained elsewhere:
 a distilled student, its no-teacher control, a fine-tuned pruned model) and each --combine NAME (that
@@ -61,13 +63,25 @@ def timing_batch(model: Path) -> torch.Tensor:
     return VLProcessor.from_pretrained(model)(images=[r["image"] for r in rows])["pixel_values"]
 
 
-def measure(name: str, folder: Path, batch: torch.Tensor, images: int, reps: int, work: Path, bf16: bool = False) -> dict:
+def timings(variants: list[tuple[str, Path, bool]], batch: torch.Tensor, rounds: int) -> dict[str, tuple[float, float]]:
+    """{name: (median seconds at batch 1, at batch 32)}, every model timed once per round, round after
+    round (interleaved), so a slow minute of a shared machine lands on all of them alike."""
+    models = {name: (VLModel.from_pretrained(folder).eval(), bf16) for name, folder, bf16 in variants}
+    b1: dict[str, list[float]] = {name: [] for name in models}
+    b32: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for model, bf16 in models.values():
+            latency(model, batch[:1], 1, bf16)  # warm-up (torchao builds its kernels on first use)
+        for r in range(rounds):
+            for name, (model, bf16) in models.items():
+                b1[name].append(latency(model, batch[r % len(batch) : r % len(batch) + 1], 1, bf16))
+                b32[name].append(latency(model, batch, 1, bf16))
+    return {name: (statistics.median(b1[name]), statistics.median(b32[name])) for name in models}
+
+
+def measure(name: str, folder: Path, seconds: tuple[float, float], images: int, work: Path, bf16: bool = False) -> dict:
     model = VLModel.from_pretrained(folder).eval()
     params, gflops, _ = size(model)
-    with torch.inference_mode():
-        latency(model, batch[:1], 1, bf16)  # warm-up (torchao builds its kernels on first use)
-        b1 = statistics.median(latency(model, batch[i : i + 1], 1, bf16) for i in range(reps))
-        b32 = latency(model, batch, max(3, reps // 3), bf16)
     tag = "".join(c if c.isalnum() else "_" for c in name)
     cap = scores(folder, images, "caption", work / f"cap_{tag}.json", bf16)
     vqa = scores(folder, images, "vqa", work / f"vqa_{tag}.json", bf16)
@@ -77,8 +91,8 @@ def measure(name: str, folder: Path, batch: torch.Tensor, images: int, reps: int
         "params_M": params / 1e6,
         "file_MB": sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e6,
         "encoder_GFLOPs": gflops,
-        "batch1_ms": 1000 * b1,
-        "batch32_captions_per_s": 32 / b32,
+        "batch1_ms": 1000 * seconds[0],
+        "batch32_captions_per_s": 32 / seconds[1],
         "CIDEr": cap["metrics"]["CIDEr"],
         "all_claims_true": cap["truth"]["all_claims_true"],
         "vqa_accuracy": vqa["overall"],
@@ -95,7 +109,7 @@ def main() -> None:
     parser.add_argument("--trained", nargs="*", default=[], metavar="NAME=FOLDER", help="rows for models trained elsewhere")
     parser.add_argument("--combine", nargs="*", default=[], metavar="NAME", help="--trained rows to add int8-quantized too")
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15, help="timing rounds (every model once per round); medians are reported")
     parser.add_argument("--out", type=Path, default=Path("bench/results/compression.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="compression-"))
@@ -118,11 +132,13 @@ def main() -> None:
             folder = work / "lowrank" if name == "lowrank" else work / "".join(c if c.isalnum() else "_" for c in name)
             assert compress_main([*argv, "--out", str(folder)]) == 0
             variants.append((name, folder, False))
-    table = []
-    for name, folder, bf16 in variants:
-        table.append(measure(name, folder, batch, args.images, args.reps, work, bf16))
+    seconds = timings(variants, batch, args.rounds)
+    table = [measure(name, folder, seconds[name], args.images, work, bf16) for name, folder, bf16 in variants]
     base = table[0]
-    print(f"\nCPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; {args.images} val images; greedy, {NEW_TOKENS} tokens")
+    print(
+        f"\nCPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; {args.images} val images; greedy, {NEW_TOKENS} tokens; "
+        f"medians of {args.rounds} interleaved rounds"
+    )
     print("| model | params (M) | file (MB) | enc GFLOPs | batch 1 (ms) | batch 32 (captions/s) | speed-up b1 / b32 | CIDEr | claims true | VQA | tag mAP |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in table:

@@ -1,9 +1,9 @@
 """Captioner speed: ours against HF VisionEncoderDecoderModel (ViT + GPT-2 with cross-attention), same run.
 
-    python bench/caption_speed.py [--precision fp32|bf16|both] [--threads 2] [--steps 12] [--device cpu|cuda] [--compile-decode]
+    python bench/caption_speed.py [--precision fp32|bf16|both] [--threads 2] [--steps 12] [--device cpu|cuda] [--compile-decode] [--batch 32]
 
 Both models at the same size (4 layers x 256 wide each side, 64 px images, patch 8, vocab 1000),
-random init, batch 32, 24 target tokens, 16 generated tokens (min = max, so both do the same work).
+random init, batch 32 (--batch), 24 target tokens, 16 generated tokens (min = max, so both do the same work).
 Printed for each: training samples/s (forward + backward + AdamW), greedy and beam-3 captions/s,
 peak tensor memory of a training step (torch's MemTracker: parameters, gradients, optimizer
 state, activations, temporaries), training GFLOP/s (FlopCounterMode) and its share of this
@@ -151,6 +151,7 @@ def gemm_peak(dtype: torch.dtype, device: str, n: int = 2048) -> float:
 
 
 def main() -> None:
+    global B
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -158,7 +159,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action="store_true", help="also time our training step under torch.compile")
     p.add_argument("--compile-decode", action="store_true", help="also time our decoding with generation compile=true")
+    p.add_argument("--batch", type=int, default=32, help="images per step and per decoding call (1: latency, where per-op overhead rules)")
     args = p.parse_args()
+    B = args.batch
     torch.set_num_threads(args.threads)
     device = args.device
     print(

@@ -148,3 +148,9 @@ def test_pruning_what_cannot_be_pruned_is_refused(model_dir, tmp_path):
     factorize(lowrank, 0.8, 0.05)
     with pytest.raises(ConfigError, match="lowrank-compressed already"):
         prune_encoder(lowrank, 0.5)
+    model.save_pretrained(tmp_path / "pruned")  # read as the plain model (record gone): a clear error, not a silent mess
+    config = json.loads((tmp_path / "pruned/config.json").read_text())
+    config["compression"] = {}
+    (tmp_path / "pruned/config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not fit the config|has shape"):
+        VLModel.from_pretrained(tmp_path / "pruned")

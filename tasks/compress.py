@@ -26,12 +26,11 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from tasks.common.cli import cli
 from vl.compress.int8 import SCHEMES, quantize
 from vl.compress.lowrank import factorize
-from vl.compress.prune import IMPORTANCES, prune_encoder
+from vl.compress.prune import IMPORTANCES, encoder_flops, prune_encoder
 from vl.data.shapes.world import ShapesWorld
 from vl.errors import InputError
 from vl.modeling import VLModel
@@ -115,11 +114,9 @@ def size(model: VLModel) -> tuple[int, float, float]:
     """(parameters and int8 weights, GFLOPs of the encoder on one image, MB of parameters and buffers)."""
     cfg = model.config.encoder
     pixels = torch.zeros(1, cfg.get("channels", 3), cfg.get("image_size", 224), cfg.get("image_size", 224))
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.encoder.forward_features(pixels)
     tensors = list(model.parameters()) + [b for n, b in model.named_buffers() if n.endswith("qdata")]
     stored = list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() for t in tensors), counter.get_total_flops() / 1e9, sum(t.numel() * t.element_size() for t in stored) / 1e6
+    return sum(t.numel() for t in tensors), encoder_flops(model.encoder, pixels) / 1e9, sum(t.numel() * t.element_size() for t in stored) / 1e6
 
 
 if __name__ == "__main__":

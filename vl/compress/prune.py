@@ -49,8 +49,7 @@ def prune_encoder(
     if record:
         raise ConfigError(f"this model is {', '.join(record)}-compressed already; prune the original model (then factor or quantize the pruned one)")
     encoder = model.encoder
-    blocks = getattr(encoder, "blocks", None)
-    if blocks is None or not hasattr(encoder, "stem"):
+    if not hasattr(encoder, "blocks") or not hasattr(encoder, "stem"):
         raise ConfigError(f"pruning needs the built-in ViT encoder (stem and blocks), not {type(encoder).__name__}")
     cfg = model.config.encoder
     pixels = torch.zeros(1, cfg.get("channels", 3), cfg["image_size"], cfg["image_size"])
@@ -73,12 +72,11 @@ def prune_encoder(
             high, best, flops = mid, candidate, f
         else:
             low = mid
-    before_shapes = _shapes(encoder)
-    model.encoder = encoder = best
-    blocks = encoder.blocks
+    before = _shapes(encoder)
+    model.encoder = best
     model.zero_grad(set_to_none=True)
-    shapes = {f"encoder.{p}": s for p, s in _shapes(encoder).items() if s != before_shapes[p]}
-    heads = {f"encoder.blocks.{i}.attn": b.attn.heads for i, b in enumerate(blocks)}
+    shapes = {f"encoder.{p}": s for p, s in _shapes(best).items() if s != before[p]}
+    heads = {f"encoder.blocks.{i}.attn": b.attn.heads for i, b in enumerate(best.blocks)}
     model.config.compression = {"prune": {"shapes": shapes, "heads": heads}}
     return {"flops_before": start, "flops_after": flops, "layers": len(shapes), "ratio": high}
 

@@ -1,6 +1,7 @@
 """The `vl-suite` command: train through accelerate launch, help with an example on every command, and
 a clear error for a missing model folder."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ from tasks.console import main
 TINY = str(Path(__file__).parent / "tiny_multitask.yaml")
 
 
-def test_train_runs_accelerate_launch(tmp_path, capsys):
+def test_train_runs_accelerate_launch_on_every_core(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert main(["train", TINY, f"train.output_dir={tmp_path}", "train.steps=2", "train.eval_every=2"]) == 0
-    assert "$ accelerate launch --num_processes 1" in capsys.readouterr().out
+    cores = len(os.sched_getaffinity(0))
+    assert f"$ accelerate launch --num_processes 1 --num_machines 1 --num_cpu_threads_per_process {cores}" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "model" / "README.md").is_file()
 
 

@@ -28,6 +28,13 @@ def new_accelerator(output_dir: str | Path, mixed_precision: str, tracker_names:
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         **kwargs,
     )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if accelerator.device.type == "cpu" and torch.get_num_threads() * accelerator.num_processes < cores:
+        # `accelerate launch` without --cpu gives a CPU-only machine's single process one thread
+        accelerator.print(
+            f"note: {accelerator.num_processes} process(es) x {torch.get_num_threads()} thread(s) on {cores} CPU cores; "
+            f"to use them all, launch with --num_cpu_threads_per_process {max(cores // accelerator.num_processes, 1)} (or set OMP_NUM_THREADS)"
+        )
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and accelerator.distributed_type != DistributedType.FSDP:
         accelerator.print(f"note: accelerate shards with FSDP on GPUs only; this run is {accelerator.distributed_type.value} on {accelerator.device.type}")
     return accelerator

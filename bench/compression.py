@@ -13,7 +13,7 @@ Latencies are medians over --rounds rounds in which every model is timed once (i
 Rows: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank + int8,
 pruned to --flops-ratio without fine-tuning, then each --trained NAME=FOLDER (models trained elsewhere:
 a distilled student, its no-teacher control, a fine-tuned pruned model) and each --combine NAME (that
-trained row, int8-quantized). Early exit is planned (issue 16).
+trained row, int8-quantized). Early exit has its own benchmark, bench/early_exit.py.
 """
 
 from __future__ import annotations

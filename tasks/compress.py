@@ -5,6 +5,7 @@ pipelines and tasks.evaluate unchanged (its config records what changed).
     python -m tasks.compress int8 --model runs/shapes-reasoning/model --out runs/reasoning-int8 [--scheme weight_only]
     python -m tasks.compress int8 --model runs/reasoning-lowrank90 --out runs/reasoning-lowrank90-int8   # both
     python -m tasks.compress prune --model runs/shapes-reasoning/model --flops-ratio 0.5 --out runs/reasoning-pruned50
+    python -m tasks.compress exits --model runs/reasoning-exits/model --tune shapes:val --max-drop 1 --out runs/reasoning-exits-tuned
 
 lowrank: every Linear worth it becomes two factors from its SVD, at the smallest rank that keeps
 `--energy` of the squared singular values (vl/compress/lowrank.py). int8: torchao's int8 quantization of
@@ -13,8 +14,11 @@ every Linear with both sides >= --min-features, activations quantized at run tim
 and attention heads of the encoder until its FLOPs are --flops-ratio of the start, ranked by weight
 magnitude or by Taylor saliency on the caption loss of --batches Shapes training batches
 (vl/compress/prune.py); fine-tune the result (tasks.distill with model.init_from, the original as
-teacher). `--skip` leaves modules (by path prefix) as they are (lowrank, int8). Prints parameters, file
-size and FLOPs of one image's encoder pass before and after.
+teacher). exits: a model trained with early exits (model.early_exit) gets, per exit head, the
+confidence threshold with the fewest encoder blocks run whose headline metric on --tune is within
+--max-drop percent of full depth's (vl/compress/early_exit.py); the curve is printed. `--skip` leaves
+modules (by path prefix) as they are (lowrank, int8). Prints parameters, file size and FLOPs of one
+image's encoder pass before and after.
 """
 
 from __future__ import annotations
@@ -28,14 +32,20 @@ from pathlib import Path
 import torch
 
 from tasks.common.cli import cli
+from tasks.evaluate import saved_experiment
+from vl.compress.early_exit import exit_curve, pick_threshold, set_thresholds
 from vl.compress.int8 import SCHEMES, quantize
 from vl.compress.lowrank import factorize
 from vl.compress.prune import IMPORTANCES, encoder_flops, prune_encoder
 from vl.data.shapes.world import ShapesWorld
 from vl.errors import InputError
+from vl.experiment import TaskConfig
 from vl.modeling import VLModel
 from vl.pipelines import find_head
 from vl.processing import VLProcessor
+from vl.tasks import task_kind
+
+THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 CARRIED = ("train_config.yaml",)  # files of the source folder the compressed one keeps
 
@@ -59,6 +69,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     c.add_argument("--flops-ratio", type=float, default=0.5, help="the share of the encoder's FLOPs to keep (0..1)")
     c.add_argument("--importance", choices=IMPORTANCES, default="magnitude", help="rank channels by weight magnitude or Taylor saliency")
     c.add_argument("--batches", type=int, default=4, help="taylor: Shapes training batches of 32 images whose caption loss gives the gradients")
+    c = sub.add_parser("exits", help="tune the early exits' confidence thresholds on a split")
+    c.add_argument("--model", required=True, type=Path, help="a model trained with early exits (model.early_exit)")
+    c.add_argument("--out", required=True, type=Path, help="the new model folder (the same weights, thresholds set)")
+    c.add_argument("--tune", required=True, help="the data the thresholds are chosen on, e.g. shapes:val (report on another)")
+    c.add_argument("--max-drop", type=float, default=1.0, help="the largest relative drop of the headline metric allowed, in percent")
+    c.add_argument("--images", type=int, default=None, help="tune on the first N images (default: all)")
+    c.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)), help="comma-separated confidences to try")
+    c.add_argument("--bf16", action="store_true", help="run under bf16 autocast")
     for c in sub.choices.values():
         c.add_argument("--skip", default="", help="comma-separated module path prefixes left as they are (e.g. heads.vqa.classifier)")
     return p.parse_args(argv)
@@ -79,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("prune takes no --skip: it prunes the encoder and leaves the heads as they are")
         forward = functools.partial(caption_loss, model, VLProcessor.from_pretrained(args.model), args.batches)
         done = f"pruned ({args.importance}): {prune_encoder(model, args.flops_ratio, args.importance, forward=forward)['layers']} layers resized"
+    elif args.method == "exits":
+        if skip:
+            raise InputError("exits takes no --skip")
+        done = tune_exits(model, args)
     else:
         done = f"int8 ({args.scheme}): {len(quantize(model, args.scheme, args.min_features, skip))} layers quantized"
     model.save_pretrained(args.out)
@@ -94,6 +116,31 @@ def main(argv: list[str] | None = None) -> int:
         f"(file {mb:.1f} MB), encoder GFLOPs per image {flops}; saved to {args.out}"
     )
     return 0
+
+
+def tune_exits(model: VLModel, args: argparse.Namespace) -> str:
+    """Each exit head's threshold chosen on args.tune, its curve printed; what was set, in a line."""
+    if model.early_exit is None:
+        raise InputError(f"{args.model} has no early exits; train it with model.early_exit (configs/compress/shapes_exits.yaml)")
+    cfg, processor = saved_experiment(args.model), VLProcessor.from_pretrained(args.model)
+    thresholds = [float(t) for t in args.thresholds.split(",") if t]
+    chosen = {}
+    for name in model.early_exit.exits:
+        kind = task_kind(model, name)(name, cfg, TaskConfig(eval=args.tune))
+        kind.bind(processor, model)
+        metric = kind.headline[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16), torch.no_grad():
+            curve = exit_curve(model, kind, kind.open(args.tune, args.images), thresholds)
+        best = pick_threshold(curve, metric, args.max_drop)
+        chosen[name] = None if best is curve[0] else best["threshold"]
+        print(f"{name} on {args.tune}: {metric} and mean encoder blocks run (of {model.early_exit.depth}) per threshold")
+        for point in curve:
+            mark = "  <- chosen" if point is best else ""
+            t = "full depth" if point is curve[0] else f"{point['threshold']:g}"
+            print(f"  {t:>10}  {point['blocks']:5.2f} blocks  {metric} {point[metric]:.4f}{mark}")
+    set_thresholds(model, chosen)
+    said = ", ".join(f"{n} {'full depth' if t is None else t}" for n, t in chosen.items())
+    return f"exit thresholds within {args.max_drop:g}% of full depth on {args.tune}: {said}"
 
 
 def caption_loss(model: VLModel, processor: VLProcessor, batches: int) -> torch.Tensor:

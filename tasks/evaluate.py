@@ -106,11 +106,16 @@ def _vqa_file(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     return {**acc, "predictions": str(args.predictions), "annotations": str(args.vqa_annotations)}, vqa_table(acc), out, f"{acc['questions']} questions"
 
 
+def saved_experiment(folder: Path) -> ExperimentConfig:
+    """The training config saved with a model folder, or the defaults (a distilled student's config has
+    a distill: section, which the subclass reads)."""
+    saved = folder / "train_config.yaml"
+    return load_config(DistillExperimentConfig, saved) if saved.is_file() else ExperimentConfig()
+
+
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
-    """The training config saved with the model (its Shapes world and generation settings), or the
-    defaults; a distilled student's config has a distill: section, which the subclass reads."""
-    saved = args.model / "train_config.yaml"
-    cfg = load_config(DistillExperimentConfig, saved) if saved.is_file() else ExperimentConfig()
+    """The model's saved training config (its Shapes world and generation settings), with the options' overrides."""
+    cfg = saved_experiment(args.model)
     gen = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v is not None}
     cfg = replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
     return replace(cfg, evaluation=replace(cfg.evaluation, vqa_eval=args.vqa_eval)) if args.vqa_eval else cfg
@@ -132,6 +137,11 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
         rows = kind.open(args.data, args.max_images)
         outputs = kind.infer(model, rows, batch_size=args.batch_size)
         report = kind.report(rows, outputs, _caption_metrics(args))
+    if (exits := model.early_exit) is not None and task in exits.threshold:
+        blocks, rows_run = exits.blocks_run.get(task, (0, 0))
+        report.scores["exit_blocks"] = blocks / max(rows_run, 1)
+        ran = f"{report.scores['exit_blocks']:.2f} of {exits.depth} encoder blocks run per item"
+        report.table += f"\nearly exit at confidence {exits.threshold[task]:g}: {ran} (exits after {exits.blocks})"
     results = write_json(report.results, args.model / f"{report.results_prefix}_{name}.json") if report.results is not None else None
     out = args.out or args.model / f"scores_{name}.json"
     what = report.what + (f"; skipped {len(kind.reader.skipped)} unreadable images, first: {kind.reader.skipped[0]}" if kind.reader.skipped else "")

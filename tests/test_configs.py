@@ -24,8 +24,12 @@ def test_world_config_is_the_default_world():
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS + [ROOT / "tests" / "tiny_caption.yaml"], ids=lambda p: p.name)
-def test_experiment_configs_load(path):
-    assert isinstance(load_config(ExperimentConfig, path), ExperimentConfig)
+def test_experiment_configs_load(path, tmp_path):
+    """A config that starts from a saved model (model.init_from) loads with a model folder given."""
+    from .tiny_models import every_head_model
+
+    overrides = [f"model.init_from={every_head_model(tmp_path / 'model')}", "generation.max_new_tokens=8"] if "init_from:" in path.read_text() else []
+    assert isinstance(load_config(ExperimentConfig, path, overrides), ExperimentConfig)
 
 
 @pytest.mark.parametrize("path", DISTILL, ids=lambda p: p.name)

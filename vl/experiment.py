@@ -32,6 +32,9 @@ class ModelConfig:
     # a saved model folder to start from (fine-tuning, e.g. after tasks.compress prune): its encoder and
     # heads (compression record included), weights, tokenizer and image processing replace the above
     init_from: str = ""
+    # exits after encoder blocks for vqa/tag/classify heads, trained jointly (vl/compress/early_exit.py):
+    # {blocks: [1, 2, 3], heads: [vqa, tag], weight: 1.0}; empty: none
+    early_exit: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # check every key now, not after minutes of data loading
         if self.init_from:

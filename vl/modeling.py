@@ -54,6 +54,7 @@ class VLModel(PreTrainedModel):
         # that save_pretrained -> from_pretrained rebuilds exactly this model.
         config.encoder = encoder_spec(self.encoder)
         config.heads = {n: head_spec(h) for n, h in self.heads.items()}
+        self.early_exit = None  # vl.compress.early_exit.EarlyExits, when the compression record has exits
         if config.compression:
             apply_compression(self, config.compression)
         self.post_init()
@@ -72,10 +73,15 @@ class VLModel(PreTrainedModel):
     def forward(self, pixel_values: torch.Tensor, task: str | None = None, tasks: dict[str, dict[str, Any]] | None = None, **batch: Any) -> dict[str, Any]:
         """One head's outputs for the images and its batch fields; or, given `tasks` ({head: its batch
         fields, all about these images}), {head: its outputs} from one encoder pass."""
-        tokens = self.encoder.forward_features(pixel_values)  # (B, N, D), shared by every head
-        if tasks is not None:
-            return {name: self.heads[name](tokens, fields) for name, fields in tasks.items()}
-        return self.heads[self._task(task)](tokens, batch)
+        one = tasks is None
+        if one:
+            tasks = {self._task(task): batch}
+        if self.early_exit is not None:  # exits after some blocks: their losses in training, adaptive depth in eval
+            outputs = self.early_exit.run(self.encoder, self.heads, pixel_values, tasks)
+        else:
+            tokens = self.encoder.forward_features(pixel_values)  # (B, N, D), shared by every head
+            outputs = {name: self.heads[name](tokens, fields) for name, fields in tasks.items()}
+        return next(iter(outputs.values())) if one else outputs
 
     @torch.inference_mode()
     def generate(

@@ -8,6 +8,7 @@ from typing import Any
 
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
+from vl.compress.early_exit import add_early_exits
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 from vl.modeling import VLConfig, VLModel
@@ -37,6 +38,13 @@ def build_model(cfg: ExperimentConfig, processor: VLProcessor, head_fields: Mapp
     """The VLModel of cfg.model; each head's spec completed with `head_fields[name]` (token ids, the
     answer or tag vocabulary: what only the data and the tokenizer know); with model.init_from, the saved
     model as it is (its vocabularies are what its weights were trained on)."""
+    model = _build_model(cfg, head_fields)
+    if cfg.model.early_exit:
+        add_early_exits(model, cfg.model.early_exit)  # copies of the heads as built (or as trained, with init_from)
+    return model
+
+
+def _build_model(cfg: ExperimentConfig, head_fields: Mapping[str, dict[str, Any]]) -> VLModel:
     if cfg.model.init_from:
         return VLModel.from_pretrained(cfg.model.init_from)
     heads = {}

@@ -14,12 +14,14 @@ from vl.errors import ConfigError, did_you_mean
 
 def apply_compression(model: nn.Module, compression: dict[str, Any]) -> None:
     """Rebuild the compressed structure `compression` records on a freshly built model (weights follow)."""
+    from vl.compress.early_exit import apply_early_exit
     from vl.compress.int8 import apply_int8
     from vl.compress.lowrank import apply_lowrank
     from vl.compress.prune import apply_prune
 
-    # in the order they may be applied: shapes first, quantization last (the saved config sorts its keys)
-    appliers = {"prune": apply_prune, "lowrank": apply_lowrank, "int8": apply_int8}
+    # in the order they may be applied: shapes first, then the exits (copies of the heads), quantization
+    # last (the saved config sorts its keys)
+    appliers = {"prune": apply_prune, "early_exit": apply_early_exit, "lowrank": apply_lowrank, "int8": apply_int8}
     for method in compression:
         if method not in appliers:
             raise ConfigError(f"unknown compression '{method}' in the model config{did_you_mean(method, appliers)}")

@@ -71,13 +71,24 @@ class ViTEncoder(nn.Module):
         return {"pos", "cls"}
 
     def forward_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.embed(pixels)
+        for block in self.blocks:
+            x = block(x)
+        return self.finish(x)
+
+    forward = forward_features
+
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The token stream before the first block: stem, class token, positions (B, N, D)."""
         x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B, N, D)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.size(0), -1, -1), x], dim=1)
-        x = x + self.pos
-        for block in self.blocks:
-            x = block(x)
-        x = self.norm(x)
+        return x + self.pos
+
+    def finish(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
+        """The token stream after any block as the heads read it: normalised (by `norm`, default the
+        encoder's own; an early exit brings its own), coordinates appended when configured."""
+        x = (norm or self.norm)(x)
         if self.cfg.coords:
             side = self.cfg.image_size // self.cfg.patch_size
             coords = grid_coordinates(side, self.cfg.coords, x.device, x.dtype)
@@ -85,8 +96,6 @@ class ViTEncoder(nn.Module):
                 coords = torch.cat([coords.new_zeros(1, self.cfg.coords), coords])
             x = torch.cat([x, coords.expand(x.size(0), -1, -1)], dim=-1)
         return x
-
-    forward = forward_features
 
 
 def grid_coordinates(side: int, features: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:

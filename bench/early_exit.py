@@ -10,7 +10,8 @@ latency at batch 1 (one image, and for VQA one question, per call; the first que
 --latency-images report images): full depth and adaptive, every item timed once per round, alternating,
 --rounds rounds; per-item medians summed. --control: a model fine-tuned the same way without exits, its
 full-depth metric on --report (do the exits cost the full-depth head anything?). Writes a PNG of the
-curves (--plot).
+curves (--plot). `--breakdown FOLDER` instead prints where a batch-1 call's time goes (stem, each block,
+each head), what bounds the speed-up an exit can give.
 """
 
 from __future__ import annotations
@@ -44,7 +45,37 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--bf16", action="store_true", help="everything under bf16 autocast")
     p.add_argument("--plot", type=Path, default=Path("bench/figures/early_exit.png"))
+    p.add_argument("--breakdown", type=Path, help="only print where a batch-1 call's time goes in this model (e.g. the control)")
     return p.parse_args()
+
+
+def breakdown(folder: Path, calls: int = 200) -> None:
+    """Median ms at batch 1 of the stem, each block, each head and a whole VQA call: what an exit can skip."""
+    model = VLModel.from_pretrained(folder).eval()
+    encoder, size = model.encoder, model.config.encoder["image_size"]
+    pixels = torch.randn(1, 3, size, size)
+    question = {"question_ids": torch.randint(3, 100, (1, 12)), "question_mask": torch.ones(1, 12, dtype=torch.long)}
+
+    def ms(call) -> float:
+        for _ in range(20):
+            call()
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return 1e3 * statistics.median(times)
+
+    with torch.inference_mode():
+        x = encoder.embed(pixels)
+        tokens = encoder.finish(x)
+        parts = {"stem + positions": ms(lambda: encoder.embed(pixels))}
+        parts.update({f"block {k}": ms(lambda b=b: b(x)) for k, b in enumerate(encoder.blocks, 1)})
+        for name, head in model.heads.items():
+            if head.registry_name in ("vqa", "tag"):
+                parts[f"{name} head"] = ms(lambda h=head: h(tokens, question if h.registry_name == "vqa" else {}))
+                parts[f"whole {name} call"] = ms(lambda n=name, h=head: model(pixels, task=n, **(question if h.registry_name == "vqa" else {})))
+    print(f"{folder}, batch 1, fp32, median of {calls} calls: " + ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
 
 
 def kind_for(model: VLModel, folder: Path, name: str, spec: str):
@@ -89,6 +120,8 @@ def timed(model: VLModel, name: str, items: list, threshold: float | None, round
 def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
+    if args.breakdown:
+        return breakdown(args.breakdown)
     model = VLModel.from_pretrained(args.model).eval()
     exits = model.early_exit
     cpu = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

@@ -13,7 +13,9 @@ Latencies are medians over --rounds rounds in which every model is timed once (i
 Rows: teacher fp32, teacher bf16, lowrank (energy 0.9), int8 dynamic, int8 weight-only, lowrank + int8,
 pruned to --flops-ratio without fine-tuning, then each --trained NAME=FOLDER (models trained elsewhere:
 a distilled student, its no-teacher control, a fine-tuned pruned model) and each --combine NAME (that
-trained row, int8-quantized). Early exit has its own benchmark, bench/early_exit.py.
+trained row, int8-quantized). `--compile-decode` adds each row again timed with the torch.compile'd
+static-cache decode step (", compiled decode"; timed, not scored); `--only NAME...` keeps those rows. Early exit has its
+own benchmark, bench/early_exit.py.
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ from vl.modeling import VLModel
 from vl.processing import VLProcessor
 
 NEW_TOKENS = 23
+COMPILED = ", compiled decode"  # the suffix of rows timed with generate(compile=True)
 
 
-def latency(model: VLModel, pixels: torch.Tensor, reps: int, bf16: bool = False) -> float:
-    """Median seconds of greedy caption decoding of the batch (fixed length: no early stop at EOS)."""
+def latency(model: VLModel, pixels: torch.Tensor, reps: int, bf16: bool = False, compile: bool = False) -> float:
+    """Median seconds of greedy caption decoding of the batch (fixed length: no early stop at EOS);
+    compile: with the torch.compile'd static-cache decode step (vl.generation)."""
     times = []
     for _ in range(reps):
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
             start = time.perf_counter()
-            model.generate(pixels, task="caption", max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+            model.generate(pixels, task="caption", max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, compile=compile)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -65,17 +69,19 @@ def timing_batch(model: Path) -> torch.Tensor:
 
 def timings(variants: list[tuple[str, Path, bool]], batch: torch.Tensor, rounds: int) -> dict[str, tuple[float, float]]:
     """{name: (median seconds at batch 1, at batch 32)}, every model timed once per round, round after
-    round (interleaved), so a slow minute of a shared machine lands on all of them alike."""
-    models = {name: (VLModel.from_pretrained(folder).eval(), bf16) for name, folder, bf16 in variants}
+    round (interleaved), so a slow minute of a shared machine lands on all of them alike. A name ending
+    in COMPILED decodes with the compiled step."""
+    models = {name: (VLModel.from_pretrained(folder).eval(), bf16, name.endswith(COMPILED)) for name, folder, bf16 in variants}
     b1: dict[str, list[float]] = {name: [] for name in models}
     b32: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
-        for model, bf16 in models.values():
-            latency(model, batch[:1], 1, bf16)  # warm-up (torchao builds its kernels on first use)
+        for model, bf16, compiled in models.values():  # warm-up: torchao builds its kernels on first use; compiling, per batch size
+            latency(model, batch[:1], 1, bf16, compiled)
+            latency(model, batch, 1, bf16, compiled)
         for r in range(rounds):
-            for name, (model, bf16) in models.items():
-                b1[name].append(latency(model, batch[r % len(batch) : r % len(batch) + 1], 1, bf16))
-                b32[name].append(latency(model, batch, 1, bf16))
+            for name, (model, bf16, compiled) in models.items():
+                b1[name].append(latency(model, batch[r % len(batch) : r % len(batch) + 1], 1, bf16, compiled))
+                b32[name].append(latency(model, batch, 1, bf16, compiled))
     return {name: (statistics.median(b1[name]), statistics.median(b32[name])) for name in models}
 
 
@@ -83,9 +89,13 @@ def measure(name: str, folder: Path, seconds: tuple[float, float], images: int, 
     model = VLModel.from_pretrained(folder).eval()
     params, gflops, _ = size(model)
     tag = "".join(c if c.isalnum() else "_" for c in name)
-    cap = scores(folder, images, "caption", work / f"cap_{tag}.json", bf16)
-    vqa = scores(folder, images, "vqa", work / f"vqa_{tag}.json", bf16)
-    tags = scores(folder, images, "tag", work / f"tag_{tag}.json", bf16)
+    if name.endswith(COMPILED):  # timed only: compiled int8 kernels round differently, so its captions are not eager's
+        nan = float("nan")
+        cap, vqa, tags = {"metrics": {"CIDEr": nan}, "truth": {"all_claims_true": nan}}, {"overall": nan}, {"mAP": nan}
+    else:
+        cap = scores(folder, images, "caption", work / f"cap_{tag}.json", bf16)
+        vqa = scores(folder, images, "vqa", work / f"vqa_{tag}.json", bf16)
+        tags = scores(folder, images, "tag", work / f"tag_{tag}.json", bf16)
     return {
         "model": name,
         "params_M": params / 1e6,
@@ -111,6 +121,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=15, help="timing rounds (every model once per round); medians are reported")
     parser.add_argument("--out", type=Path, default=Path("bench/results/compression.json"))
+    parser.add_argument("--compile-decode", action="store_true", help="also time every row with the torch.compile'd static-cache decode step")
+    parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="only these rows (e.g. 'teacher fp32' 'int8 dynamic')")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="compression-"))
     batch = timing_batch(args.model)
@@ -126,12 +138,17 @@ def main() -> None:
     variants = [("teacher fp32", args.model, False), ("teacher bf16", args.model, True)]
     for group in (made, trained, combined):
         for name, argv in group.items():
+            if args.only is not None and name not in args.only and not (name == "lowrank" and "lowrank + int8" in args.only):
+                continue
             if isinstance(argv, Path):  # trained elsewhere
                 variants.append((name, argv, False))
                 continue
             folder = work / "lowrank" if name == "lowrank" else work / "".join(c if c.isalnum() else "_" for c in name)
             assert compress_main([*argv, "--out", str(folder)]) == 0
             variants.append((name, folder, False))
+    variants = [v for v in variants if args.only is None or v[0] in args.only]
+    if args.compile_decode:
+        variants += [(name + COMPILED, folder, bf16) for name, folder, bf16 in variants]
     seconds = timings(variants, batch, args.rounds)
     table = [measure(name, folder, seconds[name], args.images, work, bf16) for name, folder, bf16 in variants]
     base = table[0]

@@ -86,6 +86,16 @@ def test_int8_saves_small_loads_exact_and_serves_the_pipelines(model_dir, tmp_pa
     assert set(pipeline("image-question-answering", model=str(out))(torch.rand(3, 32, 32), question="how many circles are there?")[0]) == {"answer", "score"}
 
 
+def test_a_freshly_loaded_int8_model_decodes_with_the_compiled_step(model_dir, tmp_path):
+    """The torchao weights are made on first use, which a compiled graph cannot do: the compiled step makes them first."""
+    out = tmp_path / "int8"
+    assert compress_main(["int8", "--model", str(model_dir), "--out", str(out), "--min-features", "16"]) == 0
+    model = VLModel.from_pretrained(out).eval()
+    pixels = torch.rand(2, 3, 32, 32)
+    ids = model.generate(pixels, task="caption", max_new_tokens=4, min_new_tokens=4, compile=True)
+    assert ids.shape == (2, 4) and int(ids.max()) < model.config.heads["caption"]["vocab_size"]
+
+
 def test_lowrank_then_int8_rebuilds_in_order_and_twice_is_refused(model_dir, tmp_path):
     lowrank, both = tmp_path / "lowrank", tmp_path / "both"
     assert compress_main(["lowrank", "--model", str(model_dir), "--out", str(lowrank), "--energy", "0.8", "--min-saving", "0.05"]) == 0

@@ -48,10 +48,14 @@ class Int8Linear(nn.Module):
     def weight(self) -> torch.Tensor:
         """The torchao int8 weight tensor (built once from the buffers, again after a load)."""
         if self._weight is None or self._weight.device != self.qdata.device:
-            template = _template(self.scheme, self.in_features)
-            parts = {"qdata": self.qdata, "scale": self.scale, "zero_point": self.zero_point}
-            self._weight = type(template).__tensor_unflatten__(parts, template.__tensor_flatten__()[1], None, None)
+            self.build_weight()
         return self._weight
+
+    def build_weight(self) -> None:
+        """Make the torchao tensor now (a compiled graph cannot: call this before compiling a caller)."""
+        template = _template(self.scheme, self.in_features)
+        parts = {"qdata": self.qdata, "scale": self.scale, "zero_point": self.zero_point}
+        self._weight = type(template).__tensor_unflatten__(parts, template.__tensor_flatten__()[1], None, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight(), self.bias)

@@ -128,6 +128,9 @@ class CaptionHead(nn.Module):
         """One token through the compiled static-shape step (compiled once per head, re-specialised by
         torch.compile for each new batch size or length)."""
         if self._static_step_compiled is None:
+            for module in self.modules():  # weights made on first use (int8's) cannot be made inside the graph
+                if hasattr(module, "build_weight"):
+                    module.build_weight()
             self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True)
         cache = state.cache
         position = torch.tensor(cache.length, device=input_ids.device)

@@ -24,13 +24,9 @@ from pathlib import Path
 
 import torch
 
-from tasks.compress import THRESHOLDS
-from tasks.evaluate import saved_experiment
+from tasks.compress import THRESHOLDS, bound_kind
 from vl.compress.early_exit import exit_curve, pick_threshold, set_thresholds
-from vl.experiment import TaskConfig
 from vl.modeling import VLModel
-from vl.processing import VLProcessor
-from vl.tasks import task_kind
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,12 +72,6 @@ def breakdown(folder: Path, calls: int = 200) -> None:
                 parts[f"{name} head"] = ms(lambda h=head: h(tokens, question if h.registry_name == "vqa" else {}))
                 parts[f"whole {name} call"] = ms(lambda n=name, h=head: model(pixels, task=n, **(question if h.registry_name == "vqa" else {})))
     print(f"{folder}, batch 1, fp32, median of {calls} calls: " + ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
-
-
-def kind_for(model: VLModel, folder: Path, name: str, spec: str):
-    kind = task_kind(model, name)(name, saved_experiment(folder), TaskConfig(eval=spec))
-    kind.bind(VLProcessor.from_pretrained(folder), model)
-    return kind
 
 
 def batch_one_items(kind, rows, n: int) -> list[tuple[torch.Tensor, dict]]:
@@ -131,7 +121,7 @@ def main() -> None:
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
     for name in exits.exits:
         set_thresholds(model, {name: None})
-        tune, report = kind_for(model, args.model, name, args.tune), kind_for(model, args.model, name, args.report)
+        tune, report = bound_kind(model, args.model, name, args.tune), bound_kind(model, args.model, name, args.report)
         metric = tune.headline[0]
         tune_rows, report_rows = tune.open(args.tune, args.images), report.open(args.report, args.images)
         with autocast, torch.no_grad():
@@ -142,7 +132,7 @@ def main() -> None:
         curves[name] = (metric, on_tune, on_report, best)
         control_metric = float("nan")
         if control is not None:
-            c = kind_for(control, args.control, name, args.report)
+            c = bound_kind(control, args.control, name, args.report)
             with autocast, torch.no_grad():
                 control_metric = c.score(report_rows, c.infer(control, report_rows))[metric]
         items = batch_one_items(report, report_rows, args.latency_images)

@@ -122,12 +122,10 @@ def tune_exits(model: VLModel, args: argparse.Namespace) -> str:
     """Each exit head's threshold chosen on args.tune, its curve printed; what was set, in a line."""
     if model.early_exit is None:
         raise InputError(f"{args.model} has no early exits; train it with model.early_exit (configs/compress/shapes_exits.yaml)")
-    cfg, processor = saved_experiment(args.model), VLProcessor.from_pretrained(args.model)
     thresholds = [float(t) for t in args.thresholds.split(",") if t]
     chosen = {}
     for name in model.early_exit.exits:
-        kind = task_kind(model, name)(name, cfg, TaskConfig(eval=args.tune))
-        kind.bind(processor, model)
+        kind = bound_kind(model, args.model, name, args.tune)
         metric = kind.headline[0]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16), torch.no_grad():
             curve = exit_curve(model, kind, kind.open(args.tune, args.images), thresholds)
@@ -141,6 +139,14 @@ def tune_exits(model: VLModel, args: argparse.Namespace) -> str:
     set_thresholds(model, chosen)
     said = ", ".join(f"{n} {'full depth' if t is None else t}" for n, t in chosen.items())
     return f"exit thresholds within {args.max_drop:g}% of full depth on {args.tune}: {said}"
+
+
+def bound_kind(model: VLModel, folder: Path, name: str, data: str):
+    """The task kind of head `name` reading `data`, with the config saved in `folder`, bound to the model
+    and the folder's processor (what scores the head's outputs)."""
+    kind = task_kind(model, name)(name, saved_experiment(folder), TaskConfig(eval=data))
+    kind.bind(VLProcessor.from_pretrained(folder), model)
+    return kind
 
 
 def caption_loss(model: VLModel, processor: VLProcessor, batches: int) -> torch.Tensor:

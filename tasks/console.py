@@ -22,7 +22,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tasks.common.cli import cli, default_model, require_model_folder
+from tasks.common.cli import cli, cpu_cores, default_model, require_model_folder
 
 PASS_THROUGH = {"evaluate": "tasks.evaluate", "export-shapes": "tasks.export_shapes"}
 
@@ -102,7 +102,7 @@ def train(args: argparse.Namespace) -> int:
     """accelerate launch -m tasks.train --config CONFIG [--resume R] [k=v ...], in this interpreter."""
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes), "--num_machines", "1"]
     if not os.environ.get("OMP_NUM_THREADS"):  # accelerate gives a CPU-only machine's processes one thread each
-        launch += ["--num_cpu_threads_per_process", str(max(len(os.sched_getaffinity(0)) // args.num_processes, 1))]
+        launch += ["--num_cpu_threads_per_process", str(max(cpu_cores() // args.num_processes, 1))]
     launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "tasks.train", "--config", args.config, *args.overrides]
     launch += ["--resume", args.resume] if args.resume else []
     print("$ accelerate launch", shlex.join(launch[3:]), flush=True)

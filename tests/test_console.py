@@ -1,11 +1,11 @@
 """The `vl-suite` command: train through accelerate launch, help with an example on every command, and
 a clear error for a missing model folder."""
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tasks.common.cli import cpu_cores
 from tasks.console import main
 
 TINY = str(Path(__file__).parent / "tiny_multitask.yaml")
@@ -14,7 +14,7 @@ TINY = str(Path(__file__).parent / "tiny_multitask.yaml")
 def test_train_runs_accelerate_launch_on_every_core(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert main(["train", TINY, f"train.output_dir={tmp_path}", "train.steps=2", "train.eval_every=2"]) == 0
-    cores = len(os.sched_getaffinity(0))
+    cores = cpu_cores()
     assert f"$ accelerate launch --num_processes 1 --num_machines 1 --num_cpu_threads_per_process {cores}" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "model" / "README.md").is_file()
 

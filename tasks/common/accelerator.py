@@ -11,6 +11,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DistributedType, ProjectConfiguration
 
+from tasks.common.cli import cpu_cores
 from tasks.common.trackers import trackers
 
 
@@ -28,7 +29,7 @@ def new_accelerator(output_dir: str | Path, mixed_precision: str, tracker_names:
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         **kwargs,
     )
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_cores()
     if accelerator.device.type == "cpu" and torch.get_num_threads() * accelerator.num_processes < cores:
         # `accelerate launch` without --cpu gives a CPU-only machine's single process one thread
         accelerator.print(

@@ -20,6 +20,11 @@ def default_model() -> str:
     return os.environ.get("VL_MODEL", DEFAULT_MODEL)
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS says, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def require_model_folder(model: str | Path) -> None:
     """A missing model folder is an InputError that names the fix."""
     if not Path(model).is_dir():

@@ -140,7 +140,7 @@ class EarlyExits(nn.Module):
                 continue
             out = exits[k].head(encoder.finish(x, exits[k].norm), _rows_of(fields, rows, row_image, n_rows))
             sure = self.confidence(name, out["logits"]) >= threshold
-            _keep(done, out, rows[sure], n_rows, rows.numel(), sure)
+            _keep(done, out, rows, sure, n_rows)
             exit_block[rows[sure]] = k
             if sure.all():
                 return self._tally(name, {**done, "exit_block": exit_block})
@@ -149,8 +149,7 @@ class EarlyExits(nn.Module):
             alive[row_image] = True
             x, row_image = x[alive], (torch.cumsum(alive, 0) - 1)[row_image]  # drop images no row needs; renumber
         out = head(encoder.finish(x), _rows_of(fields, rows, row_image, n_rows))
-        everything = torch.ones(rows.numel(), dtype=torch.bool, device=x.device)
-        _keep(done, out, rows, n_rows, rows.numel(), everything)
+        _keep(done, out, rows, torch.ones_like(rows, dtype=torch.bool), n_rows)
         return self._tally(name, {**done, "exit_block": exit_block})
 
     def _tally(self, name: str, out: dict[str, Any]) -> dict[str, Any]:
@@ -172,13 +171,14 @@ def _rows_of(fields: dict[str, Any], rows: torch.Tensor, row_image: torch.Tensor
     return out
 
 
-def _keep(done: dict[str, torch.Tensor], out: dict[str, Any], where: torch.Tensor, n_rows: int, n_live: int, sure: torch.Tensor) -> None:
-    """Write the sure rows of every per-row output tensor into `done` (full size n_rows) at `where`."""
+def _keep(done: dict[str, torch.Tensor], out: dict[str, Any], rows: torch.Tensor, sure: torch.Tensor, n_rows: int) -> None:
+    """Write the `sure` rows of every per-row output tensor (one row per entry of `rows`, their original
+    indices) into `done`, whose tensors hold all n_rows."""
     for key, value in out.items():
-        if torch.is_tensor(value) and value.dim() and value.size(0) == n_live and not key.startswith("loss"):
+        if torch.is_tensor(value) and value.dim() and value.size(0) == rows.numel() and not key.startswith("loss"):
             if key not in done:
                 done[key] = value.new_zeros((n_rows, *value.shape[1:]))
-            done[key][where] = value[sure]
+            done[key][rows[sure]] = value[sure]
 
 
 def add_early_exits(model: nn.Module, spec: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from accelerate import Accelerator
 
 from tasks.common.multitask import MultiTask
 from vl.config import load_config
+from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 from vl.modeling import VLConfig, VLModel
 
@@ -146,6 +147,26 @@ def test_weight_decay_follows_no_weight_decay_names():
     assert {names[i] for i in no_decay} >= {"encoder.pos", "heads.caption.embed.weight", "heads.caption.pos.weight", "heads.vqa.fusion.embed.weight"}
     assert all(p.ndim >= 2 for n, p in model.named_parameters() if id(p) in decay)
     assert "heads.caption.blocks.0.attn.qkv.weight" in {names[i] for i in decay}
+
+
+def test_lr_scale_sets_a_learning_rate_per_name_prefix():
+    """train.lr_scale multiplies the lr of the parameters under a prefix (the longest wins); a prefix that
+    matches nothing is an error listing the ones that would."""
+    from tasks.common.loop import param_groups
+
+    spec = yaml.safe_load((ROOT / "tests" / "tiny_multitask.yaml").read_text())["model"]
+    heads = {"caption": {**spec["heads"]["caption"], "vocab_size": 50}, "vqa": {**spec["heads"]["vqa"], "vocab_size": 50, "answers": ["yes", "no"]}}
+    model = VLModel(VLConfig(encoder=spec["encoder"], heads=heads))
+    groups = param_groups(model, 0.05, 1e-3, {"heads.vqa": 0.2, "heads.vqa.fusion.embed": 0.5})
+    lr = {id(p): g["lr"] for g in groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    assert lr[id(names["heads.vqa.fusion.embed.weight"])] == pytest.approx(5e-4)
+    assert all(lr[id(p)] == pytest.approx(2e-4) for n, p in names.items() if n.startswith("heads.vqa.") and not n.startswith("heads.vqa.fusion.embed"))
+    assert all(lr[id(p)] == 1e-3 for n, p in names.items() if not n.startswith("heads.vqa."))
+    assert groups[0]["lr"] == 1e-3  # the group the loop logs as train/lr
+    assert sum(len(g["params"]) for g in groups) == len(names)
+    with pytest.raises(ConfigError, match="match no trained parameter; use a prefix such as encoder, heads.caption, heads.vqa"):
+        param_groups(model, 0.05, 1e-3, {"heads.vq": 0.2})
 
 
 def test_a_frozen_hf_backbone_stays_in_eval_mode(tmp_path):

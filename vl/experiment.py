@@ -121,6 +121,7 @@ class TrainConfig:
     batch_size: int = 32  # per process
     grad_accum: int = 1
     lr: float = 1e-3
+    lr_scale: dict[str, float] = field(default_factory=dict)  # lr multipliers by parameter-name prefix: {heads.vqa: 0.2}
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = 200

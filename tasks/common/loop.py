@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from tasks.common import checkpoint
+from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 
 
@@ -33,7 +34,7 @@ def fit(task: Task, cfg: ExperimentConfig, accelerator: Accelerator, resume: str
     """Train task.model for cfg.train.steps optimizer steps; return the last logged values."""
     tc, out = cfg.train, Path(cfg.train.output_dir)
     optimizer = torch.optim.AdamW(
-        param_groups(task.model, tc.weight_decay),
+        param_groups(task.model, tc.weight_decay, tc.lr, tc.lr_scale),
         lr=tc.lr,
         betas=tc.betas,
         fused=accelerator.device.type in ("cpu", "cuda"),
@@ -111,15 +112,28 @@ def _optimizer_step(task, forward, model, batches, optimizer, accelerator: Accel
     return totals, grad_norm
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float = 1e-3, lr_scale: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Weight decay on weight matrices only: none on biases and norms (1-D) nor on the parameters the
-    model names in no_weight_decay() (positions, token embeddings: timm's convention)."""
+    model names in no_weight_decay() (positions, token embeddings: timm's convention). `lr_scale`
+    multiplies the learning rate of the parameters under a name prefix ({"heads.vqa": 0.2}; the longest
+    matching prefix wins), the schedule then scales every group alike."""
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
-    decay, no_decay = [], []
+    lr_scale = lr_scale or {}
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    unused = [k for k in lr_scale if not any(n == k or n.startswith(k + ".") for n in names)]
+    if unused:
+        tops = sorted({".".join(n.split(".")[:2]) if n.startswith("heads.") else n.split(".")[0] for n in names})
+        raise ConfigError(f"train.lr_scale names {unused}, which match no trained parameter; use a prefix such as {', '.join(tops)}")
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 and name not in skip else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            prefixes = [k for k in lr_scale if name == k or name.startswith(k + ".")]
+            scale = lr_scale[max(prefixes, key=len)] if prefixes else 1.0
+            groups.setdefault((p.ndim >= 2 and name not in skip, scale), []).append(p)
+    return [
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": lr * scale}
+        for (decay, scale), params in sorted(groups.items(), key=lambda kv: (kv[0][1] != 1.0, not kv[0][0], kv[0][1]))  # an unscaled group first: the logged lr
+    ]
 
 
 def advance_schedule(scheduler: Any, accelerator: Accelerator) -> None:

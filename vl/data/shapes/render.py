@@ -10,12 +10,16 @@ from vl.data.shapes.scene import Scene
 
 def render(scene: Scene, background: str = "gray", supersample: int = 4) -> Image.Image:
     """The scene as an RGB image of scene.size x scene.size pixels. Pixel (i, j) covers [i, i+1) x [j, j+1)."""
+    return draw_shapes(scene.size, [(o.shape, o.x, o.y, o.radius, COLORS[o.color]) for o in scene.objects], background, supersample)
+
+
+def draw_shapes(size: int, shapes: list[tuple[str, float, float, float, tuple[int, int, int]]], background: str = "gray", supersample: int = 4) -> Image.Image:
+    """An RGB canvas of size x size pixels with each (shape, x, y, radius, fill) drawn in order."""
     k = supersample
-    image = Image.new("RGB", (scene.size * k, scene.size * k), BACKGROUNDS[background])
+    image = Image.new("RGB", (size * k, size * k), BACKGROUNDS[background])
     draw = ImageDraw.Draw(image)
-    for obj in scene.objects:
-        cx, cy, r, fill = obj.x * k, obj.y * k, obj.radius * k, COLORS[obj.color]
-        outline = OUTLINES[obj.shape]
+    for shape, x, y, radius, fill in shapes:
+        cx, cy, r, outline = x * k, y * k, radius * k, OUTLINES[shape]
         if outline is None:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
         else:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from vl.config import check_train_section, from_dict
 from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
+from vl.data.shapes_video import ShapesVideoConfig
 from vl.encoders import ENCODERS
 from vl.errors import ConfigError, did_you_mean
 from vl.generation import GenerationConfig
@@ -32,6 +33,10 @@ class ModelConfig:
     # a saved model folder to start from (fine-tuning, e.g. after tasks.compress prune): its encoder and
     # heads (compression record included), weights, tokenizer and image processing replace the above
     init_from: str = ""
+    # a saved *image* model folder to start a video encoder from: model.encoder needs only
+    # {type: video_vit, frames: T}; the image encoder's settings and weights fill the per-frame part,
+    # temporal attention starts as identity (VideoViTEncoder.inflate)
+    inflate_from: str = ""
     # exits after encoder blocks for vqa/tag/classify heads, trained jointly (vl/compress/early_exit.py):
     # {blocks: [1, 2, 3], heads: [vqa, tag], weight: 1.0}; empty: none
     early_exit: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +48,8 @@ class ModelConfig:
                 raise ConfigError(f"model.init_from: {self.init_from} is not a saved model folder (no config.json)")
             config = json.loads(saved.read_text())
             self.encoder, self.heads = config["encoder"], config["heads"]
+        if self.inflate_from:
+            self.encoder = inflated_encoder_spec(self.inflate_from, self.encoder)
         enc = dict(self.encoder)
         enc_cls = ENCODERS.get(enc.pop("type", "vit"))
         from_dict(enc_cls.Config, enc, prefix="model.encoder.")
@@ -50,6 +57,23 @@ class ModelConfig:
             spec = dict(spec)
             head_cls = HEADS.get(spec.pop("type", name))
             from_dict(head_cls.Config, spec, prefix=f"model.heads.{name}.")
+
+
+def inflated_encoder_spec(folder: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """model.encoder for model.inflate_from: the saved image encoder's settings plus the video ones given
+    (frames, attention); an image setting given too must agree with the saved one."""
+    saved = Path(folder) / "config.json"
+    if not saved.is_file():
+        raise ConfigError(f"model.inflate_from: {folder} is not a saved model folder (no config.json)")
+    image = dict(json.loads(saved.read_text())["encoder"])
+    if image.pop("type", "vit") != "vit":
+        raise ConfigError(f"model.inflate_from: {folder} has no ViT image encoder to inflate")
+    if spec.get("type") != "video_vit":
+        raise ConfigError(f"model.inflate_from starts a video encoder: set model.encoder.type to video_vit (it is {spec.get('type', 'vit')!r})")
+    for key, value in spec.items():
+        if key in image and image[key] != value:
+            raise ConfigError(f"model.encoder.{key} is {value!r} but the image encoder of model.inflate_from has {image[key]!r}; drop it from model.encoder")
+    return {**image, **spec}
 
 
 @dataclass
@@ -102,10 +126,12 @@ class GANAugmentConfig:
 @dataclass
 class DataConfig:
     # A data spec: shapes:<split> | faces:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>
+    # | shapes_video:<split> | msrvtt:<videodatainfo.json>:<video folder>[:<split>] (see vl.data.specs)
     train: str = "shapes:train"
     eval: str = "shapes:val"
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
+    shapes_video: ShapesVideoConfig = field(default_factory=ShapesVideoConfig)
     augment: ClassicAugmentConfig = field(default_factory=ClassicAugmentConfig)
     gan_augment: GANAugmentConfig = field(default_factory=GANAugmentConfig)
     eval_images: int = 200  # images scored at each periodic evaluation

@@ -50,9 +50,15 @@ class VLProcessor(ProcessorMixin):
             out.update(self.encode_captions(text, max_length))
         return BatchFeature(out)
 
-    def visual_inputs(self, media: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
+    def visual_inputs(self, media: Sequence[Image.Image] | Sequence[Sequence[Image.Image]]) -> dict[str, torch.Tensor]:
         """The encoder's input for a batch of decoded media, the one path training and inference share:
-        images -> {"pixel_values": (B, C, H, W)}."""
+        images -> {"pixel_values": (B, C, H, W)}; clips (each a list of T frames) -> (B, T, C, H, W)."""
+        if media and isinstance(media[0], (list, tuple)):
+            lengths = {len(clip) for clip in media}
+            if len(lengths) != 1 or 0 in lengths:
+                raise ValueError(f"every clip of a batch needs the same number of frames (at least one), got {sorted(lengths)}; sample a fixed number")
+            frames = self.visual_inputs([f for clip in media for f in clip])["pixel_values"]
+            return {"pixel_values": frames.unflatten(0, (len(media), lengths.pop()))}
         rgb = [to_rgb(im) for im in media]  # PIL images are H x W x C: said, so a 1 x 3 image is not taken for C x H x W
         return {"pixel_values": self.image_processor(rgb, return_tensors="pt", input_data_format="channels_last")["pixel_values"]}
 

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
 from vl.compress.early_exit import add_early_exits
@@ -58,4 +60,18 @@ def _build_model(cfg: ExperimentConfig, head_fields: Mapping[str, dict[str, Any]
                     f"{spec.get('vocab_size')}; set model.tokenizer.path to the same GPT-2 folder"
                 )
         heads[name] = spec
-    return VLModel(VLConfig(encoder=cfg.model.encoder, heads=heads))
+    model = VLModel(VLConfig(encoder=cfg.model.encoder, heads=heads))
+    if cfg.model.inflate_from:
+        model.encoder.inflate(saved_weights(cfg.model.inflate_from, "encoder."))
+    return model
+
+
+def saved_weights(folder: str, prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix` (prefix removed) of a saved model's safetensors files."""
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"{folder} holds no .safetensors weights")
+    out = {}
+    for f in files:
+        out.update({k[len(prefix) :]: v for k, v in load_file(f).items() if k.startswith(prefix)})
+    return out

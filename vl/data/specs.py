@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from datasets import Dataset, Image
+from datasets import Dataset, Image, List
 from PIL import Image as PILImage
 
 from vl.data.coco import load_coco_captions
@@ -15,17 +15,26 @@ from vl.data.faces import FACE_SPLITS, FacesConfig
 from vl.data.faces.dataset import build_faces_dataset
 from vl.data.images import read_image
 from vl.data.karpathy import load_karpathy
+from vl.data.msrvtt import load_msrvtt
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
 from vl.data.shapes.questions import QUESTION_FAMILIES
+from vl.data.shapes_video import SPLITS as VIDEO_SPLITS
+from vl.data.shapes_video import ShapesVideoConfig
+from vl.data.shapes_video.dataset import build_video_dataset
+from vl.data.video import read_video, sample_indices
 from vl.data.vqa import load_vqa
 from vl.errors import ConfigError, DataFormatError, did_you_mean
 
-SPEC_HELP = "shapes:<split> | faces:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split>"
+SPEC_HELP = (
+    "shapes:<split> | faces:<split> | coco:<captions.json>:<image folder> | karpathy:<dataset.json>:<image root>:<split> "
+    "| shapes_video:<split> | msrvtt:<videodatainfo.json>:<video folder>[:<split>]"
+)
 VQA_SPEC_HELP = "shapes:<split> | vqa:<questions.json>:<annotations.json>:<image folder>"
 TAG_SPEC_HELP = "shapes:<split>"
 LABEL_FIELDS = ("expression", "yaw", "identity")
-LABEL_SPEC_HELP = f"faces:<split>:<{'|'.join(LABEL_FIELDS)}>"
+LABEL_SPEC_HELP = f"faces:<split>:<{'|'.join(LABEL_FIELDS)}> | shapes_video:<split>:action"
+MEDIA_KEYS = ("image", "frames", "video")  # what a row's media is in: an image, a clip's stored frames, a video file
 
 
 def _parse(spec: str) -> tuple[str, list[str]]:
@@ -50,6 +59,13 @@ def _shapes(spec: str, shapes: ShapesConfig, limit: int | None) -> Dataset:
     return build_dataset(cfg, splits=[split])[split]
 
 
+def _shapes_video(spec: str, cfg: ShapesVideoConfig, limit: int | None) -> Dataset:
+    """A whole Shapes video split (frames, captions, action, objects, events), its first `limit` clips;
+    clip_id is its image_id (the column every task keys its rows by)."""
+    split, cfg = _world_split(spec, "shapes_video", cfg, VIDEO_SPLITS, limit)
+    return build_video_dataset(cfg, splits=[split])[split].rename_column("clip_id", "image_id")
+
+
 def _faces(spec: str, faces: FacesConfig, limit: int | None) -> Dataset:
     """A whole Faces split (images, identity, yaw, expression, captions), its first `limit` images."""
     split, cfg = _world_split(spec, "faces", faces, FACE_SPLITS, limit)
@@ -59,6 +75,9 @@ def _faces(spec: str, faces: FacesConfig, limit: int | None) -> Dataset:
 def open_labels(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """Single-label classification rows (image, image_id, label, and the Faces columns) of the first `limit` images."""
     kind, parts = _parse(spec)
+    if kind == "shapes_video" and len(parts) == 2 and parts[1] == "action":
+        ds = _shapes_video(spec, data.shapes_video, limit)
+        return ds.rename_column("action", "label").cast_column("frames", List(Image(decode=False)))
     if kind != "faces" or len(parts) != 2 or parts[1] not in LABEL_FIELDS:
         raise ConfigError(f"classification data spec '{spec}' is not one of: {LABEL_SPEC_HELP}")
     ds = _faces(spec, data.faces, limit)
@@ -110,6 +129,11 @@ def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
         ds = load_coco_captions(*parts)
     elif kind == "karpathy" and len(parts) == 3:
         ds = load_karpathy(*parts).remove_columns("split")
+    elif kind == "shapes_video" and len(parts) == 1:  # clips: frames, captions, and their action and events
+        return _shapes_video(spec, data.shapes_video, limit).cast_column("frames", List(Image(decode=False)))
+    elif kind == "msrvtt" and len(parts) in (2, 3):
+        ds = load_msrvtt(*parts).rename_column("video_id", "image_id").remove_columns("split")
+        return ds.select(range(limit)) if limit is not None and len(ds) > limit else ds
     else:
         raise ConfigError(f"data spec '{spec}' is not one of: {SPEC_HELP}")
     if limit is not None and len(ds) > limit:
@@ -140,7 +164,8 @@ class CaptionPairs(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> dict[str, Any]:
         i, j = self.index[k]
         row = self.rows[i]
-        return {"image": row["image"], "caption": row["captions"][j], "image_id": row["image_id"]}
+        media = {key: row[key] for key in MEDIA_KEYS if key in row}
+        return {**media, "caption": row["captions"][j], "image_id": row["image_id"]}
 
 
 def image_id_column(rows: Any) -> list[Any]:
@@ -217,17 +242,28 @@ def seeded_loader(items: torch.utils.data.Dataset, batch_size: int, seed: int, c
 
 
 class ImageReader:
-    """Decodes a batch's images; with skip=True, unreadable ones are dropped and remembered."""
+    """Decodes a batch's media: a row's `image`, or a clip: its `frames` (stored images) or its `video`
+    (a file or frame folder), `frames` of them sampled uniformly (all when None). With skip=True,
+    unreadable media are dropped and remembered."""
 
-    def __init__(self, skip: bool):
-        self.skip = skip
+    def __init__(self, skip: bool, frames: int | None = None):
+        self.skip, self.frames = skip, frames
         self.skipped: list[str] = []
 
-    def __call__(self, rows: list[dict[str, Any]]) -> tuple[list[PILImage.Image], list[dict[str, Any]]]:
+    def read(self, row: dict[str, Any]) -> PILImage.Image | list[PILImage.Image]:
+        if "frames" in row:
+            stored = row["frames"]
+            keep = sample_indices(len(stored), self.frames) if self.frames and stored else range(len(stored))
+            return [read_image(stored[i]) for i in keep]
+        if "video" in row:
+            return read_video(row["video"], self.frames)
+        return read_image(row["image"])
+
+    def __call__(self, rows: list[dict[str, Any]]) -> tuple[list[PILImage.Image | list[PILImage.Image]], list[dict[str, Any]]]:
         images, kept = [], []
         for row in rows:
             try:
-                images.append(read_image(row["image"]))
+                images.append(self.read(row))
                 kept.append(row)
             except DataFormatError as err:
                 if not self.skip:

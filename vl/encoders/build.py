@@ -17,6 +17,13 @@ def build_encoder(spec: dict[str, Any], where: str = "encoder") -> nn.Module:
     return cls(from_dict(cls.Config, spec, prefix=f"{where}."))
 
 
+def encoder_frames(spec: dict[str, Any]) -> int | None:
+    """The clip length a video encoder's spec takes (its `frames`, or the default); None for image encoders."""
+    spec = dict(spec)
+    cls = ENCODERS.get(spec.pop("type", "vit"))
+    return getattr(from_dict(cls.Config, spec), "frames", None) if getattr(cls, "input_kind", "image") == "video" else None
+
+
 def encoder_spec(encoder: nn.Module) -> dict[str, Any]:
     """The config dict that rebuilds `encoder` (what VLConfig stores)."""
     return {"type": encoder.registry_name, **to_dict(encoder.cfg)}

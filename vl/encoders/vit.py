@@ -80,6 +80,8 @@ class ViTEncoder(nn.Module):
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         """The token stream before the first block: stem, class token, positions (B, N, D)."""
+        if pixels.ndim != 4:
+            raise ValueError(f"the image encoder takes images (B, C, H, W), got a tensor of shape {tuple(pixels.shape)}; for clips use encoder type video_vit")
         x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B, N, D)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.size(0), -1, -1), x], dim=1)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from vl.data.augment import classic_augmentation, with_synthetic_views
 from vl.data.specs import CaptionPairs, ImageReader, image_id_column, seeded_loader
+from vl.encoders.build import encoder_frames
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig, TaskConfig
 from vl.metrics import FAST_METRICS
@@ -69,7 +70,7 @@ class TaskKind:
         self.questions_per_image = task.questions_per_image
         if self.questions_per_image and not self.asks_questions:
             raise ConfigError(f"tasks.{name}.questions_per_image applies to question tasks (vqa, qgen), not to a '{self.registry_name}' task: remove it")
-        self.reader = ImageReader(skip=cfg.data.skip_bad_images)
+        self.reader = ImageReader(skip=cfg.data.skip_bad_images, frames=encoder_frames(cfg.model.encoder))
         self.transform = classic_augmentation(cfg.data.augment)
         self.processor: VLProcessor | None = None
         self.head: torch.nn.Module | None = None
@@ -130,7 +131,8 @@ class TaskKind:
     def inputs(self, rows: list[dict[str, Any]], train: bool = False) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
         """(the encoder's inputs for the rows' media, the rows kept): what training batches and inference
         both feed the model. Unreadable media are skipped only when data.skip_bad_images says so;
-        training batches get the classic augmentation."""
+        training batches get the classic augmentation (a clip's frames all get the same draw: torchvision's
+        v2 transforms treat a list as one sample; a flip swaps left and right, so keep it off for actions)."""
         media, kept = self.reader(rows)
         if train and not kept:
             raise RuntimeError("every image of a training batch was unreadable")

@@ -13,6 +13,7 @@ import yaml
 from tasks import evaluate, train
 from tasks.export_shapes_video import main as export
 from vl.config import load_config
+from vl.data.shapes_video import ACTIONS
 from vl.encoders import build_encoder
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
@@ -72,10 +73,10 @@ def test_the_processor_stacks_clips():
         processor.visual_inputs([[frame] * 3, [frame] * 2])
 
 
-def test_action_recognition_and_video_captioning_train_save_load_and_evaluate(tmp_path, capsys):
+def test_action_recognition_captioning_and_events_train_save_load_and_evaluate(tmp_path, capsys):
     assert train.main(["--config", VIDEO, f"train.output_dir={tmp_path}"]) == 0
     logs = [json.loads(line) for line in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
-    assert any("val/action/accuracy" in e and "val/caption/CIDEr" in e for e in logs)
+    assert any("val/action/accuracy" in e and "val/caption/CIDEr" in e and "val/events/mAP@0.5" in e for e in logs)
     model = VLModel.from_pretrained(tmp_path / "model")
     assert model.config.encoder["type"] == "video_vit" and len(model.heads["action"].cfg.labels) >= 5
     argv = ["--model", str(tmp_path / "model"), "--task", "action", "--data", "shapes_video:test:action", "--max-images", "8"]
@@ -83,6 +84,23 @@ def test_action_recognition_and_video_captioning_train_save_load_and_evaluate(tm
     scores = json.loads(next((tmp_path / "model").glob("scores_action_*.json")).read_text())
     assert 0.0 <= scores["accuracy"] <= 1.0
     assert "accuracy" in capsys.readouterr().out
+    argv = ["--model", str(tmp_path / "model"), "--task", "events", "--data", "shapes_video:test", "--max-images", "8"]
+    assert evaluate.main(argv) == 0
+    scores = json.loads(next((tmp_path / "model").glob("scores_events_*.json")).read_text())
+    assert {"mAP@0.5", "mAP", "baseline_mAP@0.5", "frame_accuracy"} <= scores.keys() and set(scores["per_class"]) <= set(ACTIONS)
+    detections = json.loads(next((tmp_path / "model").glob("detections_*.json")).read_text())
+    assert detections["version"] == "VERSION 1.3" and len(detections["results"]) == 8  # ActivityNet's results format
+    assert "baseline_mAP" in capsys.readouterr().out
+
+
+def test_frame_targets_follow_the_sampled_frames():
+    from vl.tasks.events import frame_targets
+
+    row = {"frames": [None] * 8, "duration": 2.0, "segments": [{"label": "grow", "start": 0.5, "end": 1.25}]}  # frames 2..4 of 8 at 4 fps
+    assert frame_targets([row], ["grow"], 8)[0, :, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
+    assert frame_targets([row], ["grow"], 4)[0, :, 0].tolist() == [0, 1, 0, 0]  # frames 1, 3, 5, 7 sampled: only 3 is in it
+    video = {"video": "clip.mp4", "duration": 2.0, "segments": row["segments"]}
+    assert frame_targets([video], ["grow"], 4)[0, :, 0].tolist() == [0, 1, 0, 0]  # centres 0.25, 0.75, 1.25, 1.75 s
 
 
 def test_inflate_from_an_image_model_starts_at_its_encoder(tmp_path):
@@ -98,6 +116,7 @@ def test_inflate_from_an_image_model_starts_at_its_encoder(tmp_path):
     from tasks.common.build import build_model
 
     fields = {"caption": {"vocab_size": 60, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}, "action": {"labels": ["grow", "shrink"]}}
+    fields["events"] = {"labels": ["grow"], "frames": 4}
     model = build_model(cfg, None, fields)
     model.eval()
     image_model.eval()
@@ -109,14 +128,17 @@ def test_inflate_from_an_image_model_starts_at_its_encoder(tmp_path):
         load_config(ExperimentConfig, tmp_path / "video.yaml", ["model.encoder.depth=1"])
 
 
-def test_video_captioning_reads_msrvtt_files(tmp_path):
-    """The same training reads MSR-VTT's format: mp4 files decoded by PyAV, frames sampled to the encoder's length."""
+def test_video_captioning_and_events_read_msrvtt_and_activitynet_files(tmp_path):
+    """The same training reads MSR-VTT's and ActivityNet's formats: mp4 files decoded by PyAV, frames sampled to the encoder's length."""
     out = tmp_path / "msrvtt"
     assert export(["--out", str(out), "--split", "train,val", "--n", "4", "--format", "mp4", "image_size=32", "frames=6"]) == 0
     spec = f"msrvtt:{out / 'videodatainfo.json'}:{out / 'videos'}"
     config = yaml.safe_load(Path(VIDEO).read_text())
     del config["model"]["heads"]["action"], config["tasks"]["action"]
     config["tasks"]["caption"] = {"train": f"{spec}:train", "eval": f"{spec}:val"}
+    anet = f"activitynet:{out / 'activitynet.json'}:{out / 'videos'}"
+    config["tasks"]["events"] = {"train": f"{anet}:train", "eval": f"{anet}:val"}
+    config["train"]["share_images"] = False
     (tmp_path / "msrvtt.yaml").write_text(yaml.safe_dump(config))
     assert train.main(["--config", str(tmp_path / "msrvtt.yaml"), f"train.output_dir={tmp_path / 'run'}"]) == 0
     assert (tmp_path / "run" / "model" / "config.json").is_file()

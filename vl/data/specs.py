@@ -10,6 +10,7 @@ import torch
 from datasets import Dataset, Image, List
 from PIL import Image as PILImage
 
+from vl.data.activitynet import load_activitynet
 from vl.data.coco import load_coco_captions
 from vl.data.faces import FACE_SPLITS, FacesConfig
 from vl.data.faces.dataset import build_faces_dataset
@@ -34,6 +35,7 @@ VQA_SPEC_HELP = "shapes:<split> | vqa:<questions.json>:<annotations.json>:<image
 TAG_SPEC_HELP = "shapes:<split>"
 LABEL_FIELDS = ("expression", "yaw", "identity")
 LABEL_SPEC_HELP = f"faces:<split>:<{'|'.join(LABEL_FIELDS)}> | shapes_video:<split>:action"
+EVENT_SPEC_HELP = "shapes_video:<split> | activitynet:<activitynet.json>:<video folder>[:<subset>]"
 MEDIA_KEYS = ("image", "frames", "video")  # what a row's media is in: an image, a clip's stored frames, a video file
 
 
@@ -103,6 +105,26 @@ def open_vqa(spec: str, data: Any, limit: int | None = None) -> Dataset:
     else:
         raise ConfigError(f"VQA data spec '{spec}' is not one of: {VQA_SPEC_HELP}")
     return ds.cast_column("image", Image(decode=False))
+
+
+def open_events(spec: str, data: Any, limit: int | None = None) -> Dataset:
+    """Temporal event rows (the clip's media, image_id, duration in seconds, segments [{label, start, end}]
+    in seconds) of the first `limit` clips."""
+    kind, parts = _parse(spec)
+    if kind == "shapes_video" and len(parts) == 1:
+        fps = data.shapes_video.fps
+        ds = _shapes_video(spec, data.shapes_video, limit)
+
+        def segments(events: list[list[dict]]) -> dict[str, list]:
+            seconds = [[{"label": e["action"], "start": e["start"] / fps, "end": (e["end"] + 1) / fps} for e in clip] for clip in events]
+            return {"segments": seconds, "duration": [data.shapes_video.frames / fps] * len(events)}
+
+        ds = ds.map(segments, input_columns="events", batched=True)
+        return ds.select_columns(["frames", "image_id", "duration", "segments"]).cast_column("frames", List(Image(decode=False)))
+    if kind == "activitynet" and len(parts) in (2, 3):
+        ds = load_activitynet(*parts).rename_column("video_id", "image_id").remove_columns("subset")
+        return ds.select(range(limit)) if limit is not None and len(ds) > limit else ds
+    raise ConfigError(f"event data spec '{spec}' is not one of: {EVENT_SPEC_HELP}")
 
 
 def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:

@@ -27,3 +27,20 @@ def every_head_model(folder: Path) -> Path:
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def video_model(folder: Path, frames: int = 4) -> Path:
+    """A video model with caption, action (classify) and events heads (weights + processor in `folder`)."""
+    torch.manual_seed(0)
+    processor = VLProcessor(image_processor(32), train_tokenizer(["the red circle moves left while the blue square grows"] * 5, vocab_size=80))
+    small = {"dim": 32, "heads": 2}
+    actions = ["grow", "move_left", "shrink"]
+    heads = {
+        "caption": {"type": "caption", "depth": 1, "max_len": 10, **small, **processor.caption_head_ids()},
+        "action": {"type": "classify", "labels": actions, **small},
+        "events": {"type": "events", "labels": actions, "frames": frames, **small},
+    }
+    encoder = {"type": "video_vit", "frames": frames, "image_size": 32, "patch_size": 8, "dim": 32, "depth": 1, "heads": 2}
+    VLModel(VLConfig(encoder=encoder, heads=heads)).eval().save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

@@ -12,10 +12,15 @@
 | visual-question-generation | qgen | `p(images, answer=..., question_type=)` | `[{"generated_text"}]` |
 | image-tagging | tag | `p(images, top_k=None, threshold=None)` | `[{"label", "score"}]` |
 | image-text-retrieval | retrieval | `p(images, texts=[...])` | `[{"text", "score"}]`, best first |
+| video-captioning | caption (video encoder) | `p(clips, max_new_tokens=, num_beams=...)` | `[{"generated_text"}]` |
+| action-recognition | classify (video encoder) | `p(clips, top_k=5)` | `[{"score", "label"}]` (transformers' video-classification output) |
+| video-event-detection | events | `p(clips, duration=, threshold=)` | `[{"label", "start", "end", "score"}]` |
 
 The names differ from transformers' own (it removed `image-to-text` in 5.0 and `visual-question-answering`
-in 5.3). Images are anything vl.data.images.load_image reads; a list of them gives a list of outputs,
-batched by `batch_size`. A model with several heads of a kind takes `head=` (at creation or per call).
+in 5.3; its `video-classification` wants a model class of its own, hence `action-recognition`). Images are
+anything vl.data.images.load_image reads, clips anything vl.data.video.load_clip reads (a video file, a
+frame folder, a list of frames); a list of them gives a list of outputs, batched by `batch_size`.
+A model with several heads of a kind takes `head=` (at creation or per call).
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from transformers.pipelines import PIPELINE_REGISTRY
 import vl.modeling
 import vl.processing  # noqa: F401 (registers the "vl" model type and its processor with the Auto classes)
 from vl.data.images import load_image
+from vl.data.video import load_clip
+from vl.encoders.build import encoder_frames
 from vl.errors import InputError
 from vl.generation import GenerationConfig
 from vl.heads.qgen import qgen_prompt
 from vl.metrics import normalize_answer
+from vl.metrics.detection import frames_to_segments
 
 GENERATION_KEYS = tuple(GenerationConfig.__dataclass_fields__)
 
@@ -54,6 +62,12 @@ class VLPipeline(Pipeline):
             self.processor = load_processor(self.model.name_or_path)
         self.tokenizer, self.image_processor = self.processor.tokenizer, self.processor.image_processor  # transformers' batching pads with them
         self.head = find_head(self.model, self.head_type, head, self.task)
+        reads_clips = encoder_frames(self.model.config.encoder) is not None
+        if reads_clips != isinstance(self, VideoPipeline):
+            kind = "clips (a video encoder)" if reads_clips else "images"
+            usable = [t for t, cls in PIPELINES.items() if issubclass(cls, VideoPipeline) == reads_clips and cls.head_type == self.head_type]
+            instead = f"; use pipeline({usable[0]!r}) instead" if usable else ""
+            raise InputError(f"{self.task} does not fit this model: it reads {kind}{instead}")
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(images, torch.Tensor) and images.ndim == 4:
@@ -225,14 +239,89 @@ class ImageTextRetrievalPipeline(VLPipeline):
         return [{"text": texts[i], "score": p} for p, i in ranked]
 
 
+class VideoPipeline(VLPipeline):
+    """Pipelines over clips: one clip (a video file, a frame folder, a list of frames) or a list of clips;
+    each sampled to the encoder's clip length."""
+
+    def __call__(self, videos: Any, *args: Any, **kwargs: Any) -> Any:
+        one_clip_of_frames = isinstance(videos, (list, tuple)) and videos and not isinstance(videos[0], (str, Path, list, tuple))
+        single = not isinstance(videos, (list, tuple)) or one_clip_of_frames
+        videos = [videos] if single else list(videos)
+        if not videos:
+            return []
+        items = [{"video": v} for v in videos]
+        return Pipeline.__call__(self, items[0] if single else items, *args, **kwargs)
+
+    def pixels(self, item: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.processor.visual_inputs([load_clip(item["video"], encoder_frames(self.model.config.encoder))])
+
+    def preprocess(self, item: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.pixels(item)
+
+
+class VideoCaptioningPipeline(VideoPipeline, GeneratingPipeline):
+    """clip(s) -> [{"generated_text": caption}] per clip."""
+
+    head_type = "caption"
+
+    def _forward(self, inputs: dict[str, torch.Tensor], generate_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self.generate(inputs, generate_kwargs)
+
+
+class ActionRecognitionPipeline(VideoPipeline):
+    """clip(s) -> [{"score", "label"}] per clip, the top_k actions (5 by default), most likely first:
+    transformers' video-classification output, from a classify head on a video encoder."""
+
+    head_type = "classify"
+
+    def sanitize(self, top_k: int = 5, **kwargs: Any) -> tuple[dict, dict, dict]:
+        pre, fwd, _ = super().sanitize(**kwargs)
+        if not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+        return pre, fwd, {"top_k": top_k}
+
+    def _forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {"logits": self.model(**inputs, task=self.head)["logits"]}
+
+    def postprocess(self, outputs: dict[str, Any], top_k: int = 5) -> list[dict[str, Any]]:
+        return [{"score": r["score"], "label": r["label"]} for r in self.model.heads[self.head].top_labels(outputs["logits"], k=top_k)[0]]
+
+
+class VideoEventDetectionPipeline(VideoPipeline):
+    """clip(s) -> [{"label", "start", "end", "score"}] per clip: the segments (in the clip's frames, or in
+    seconds with duration=) where the events head finds each action under way, best first."""
+
+    head_type = "events"
+
+    def sanitize(self, duration: float | None = None, threshold: float | None = None, **kwargs: Any) -> tuple[dict, dict, dict]:
+        pre, fwd, _ = super().sanitize(**kwargs)
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise InputError(f"threshold must be in [0, 1], got {threshold!r}")
+        if duration is not None and not duration > 0:
+            raise InputError(f"duration must be a positive number of seconds, got {duration!r}")
+        return pre, fwd, {"duration": duration, "threshold": threshold}
+
+    def _forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {"probs": self.model(**inputs, task=self.head)["probs"]}
+
+    def postprocess(self, outputs: dict[str, Any], duration: float | None = None, threshold: float | None = None) -> list[dict[str, Any]]:
+        cfg = self.model.heads[self.head].cfg
+        probs = outputs["probs"][0].float().numpy()
+        found = frames_to_segments(probs, cfg.labels, duration or probs.shape[0], cfg.threshold if threshold is None else threshold)
+        return sorted(found, key=lambda s: -s["score"])
+
+
 PIPELINES: dict[str, type[VLPipeline]] = {
     "image-captioning": ImageCaptioningPipeline,
     "image-question-answering": ImageQuestionAnsweringPipeline,
     "visual-question-generation": VisualQuestionGenerationPipeline,
     "image-tagging": ImageTaggingPipeline,
     "image-text-retrieval": ImageTextRetrievalPipeline,
+    "video-captioning": VideoCaptioningPipeline,
+    "action-recognition": ActionRecognitionPipeline,
+    "video-event-detection": VideoEventDetectionPipeline,
 }
-TASK_OF_HEAD = {cls.head_type: task for task, cls in PIPELINES.items()}
+TASK_OF_HEAD = {cls.head_type: task for task, cls in PIPELINES.items() if not issubclass(cls, VideoPipeline)}
 
 
 def load_processor(folder: str) -> vl.processing.VLProcessor:

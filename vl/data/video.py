@@ -3,14 +3,17 @@ as mp4 or as frame folders. A missing, empty, corrupt or unreadable video is a D
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PIL import Image as PILImage
 
-from vl.data.images import read_image
-from vl.errors import ConfigError, DataFormatError
+from vl.data.images import load_image, read_image
+from vl.errors import ConfigError, DataFormatError, InputError
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -40,6 +43,29 @@ def read_video(path: str | Path, num_frames: int | None = None, stride: int | No
     frames = _decode(path)
     keep = sample_indices(len(frames), num_frames, stride) if num_frames else range(len(frames))
     return [frames[i] for i in keep]
+
+
+CLIP_HELP = "a video file path, a folder of frame images, a list of frames (anything load_image reads), or an array/tensor of T frames"
+
+
+def load_clip(clip: Any, num_frames: int | None = None) -> list[PILImage.Image]:
+    """One pipeline input as RGB frames, num_frames of them sampled uniformly (all when None); anything
+    unusable is an InputError naming the fix."""
+    if isinstance(clip, (str, os.PathLike)):
+        path = Path(clip).expanduser()
+        if not path.exists():
+            raise InputError(f"video file not found: {clip}")
+        try:
+            return read_video(path, num_frames)
+        except DataFormatError as err:
+            raise InputError(str(err)) from None
+    if isinstance(clip, (list, tuple)) or isinstance(clip, np.ndarray) or type(clip).__module__.startswith("torch"):
+        frames = list(clip)
+        if not frames:
+            raise InputError("the clip has no frames; pass " + CLIP_HELP)
+        keep = sample_indices(len(frames), num_frames) if num_frames else range(len(frames))
+        return [load_image(frames[i]) for i in keep]
+    raise InputError(f"cannot read a clip from a {type(clip).__name__}; pass {CLIP_HELP}")
 
 
 def _decode(path: Path) -> list[PILImage.Image]:

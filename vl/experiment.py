@@ -10,6 +10,7 @@ from typing import Any, Literal
 from vl.config import check_train_section, from_dict
 from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
+from vl.data.shapes360 import Shapes360Config
 from vl.data.shapes_video import ShapesVideoConfig
 from vl.encoders import ENCODERS
 from vl.errors import ConfigError, did_you_mean
@@ -132,6 +133,7 @@ class DataConfig:
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
     shapes_video: ShapesVideoConfig = field(default_factory=ShapesVideoConfig)
+    shapes360: Shapes360Config = field(default_factory=Shapes360Config)
     augment: ClassicAugmentConfig = field(default_factory=ClassicAugmentConfig)
     gan_augment: GANAugmentConfig = field(default_factory=GANAugmentConfig)
     eval_images: int = 200  # images scored at each periodic evaluation

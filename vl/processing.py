@@ -27,9 +27,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1000) -> PreTrainedT
     return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL)
 
 
-def image_processor(size: int, mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5)) -> ViTImageProcessor:
-    """Resize to size x size, scale to [0, 1], normalise: what the built-in ViT encoder expects."""
-    return ViTImageProcessor(size={"height": size, "width": size}, image_mean=list(mean), image_std=list(std))
+def image_processor(size: int, mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5), width: int | None = None) -> ViTImageProcessor:
+    """Resize to size x size (or size high, width wide), scale to [0, 1], normalise: what the built-in ViT encoder expects."""
+    return ViTImageProcessor(size={"height": size, "width": width or size}, image_mean=list(mean), image_std=list(std))
 
 
 class VLProcessor(ProcessorMixin):

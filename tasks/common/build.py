@@ -26,7 +26,7 @@ def build_processor(cfg: ExperimentConfig, texts: Iterable[str], tokenizer_dir: 
     if enc.get("type") == "hf":
         images = AutoImageProcessor.from_pretrained(enc["path"])
     else:
-        images = image_processor(enc.get("image_size", 64), cfg.model.image_mean, cfg.model.image_std)
+        images = image_processor(enc.get("image_size", 64), cfg.model.image_mean, cfg.model.image_std, width=enc.get("image_width") or None)
     if cfg.model.tokenizer.path:
         tokenizer = AutoTokenizer.from_pretrained(cfg.model.tokenizer.path)
     else:

@@ -20,6 +20,7 @@ from vl.data.msrvtt import load_msrvtt
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
 from vl.data.shapes.questions import QUESTION_FAMILIES
+from vl.data.shapes360 import open_360_tags
 from vl.data.shapes_video import SPLITS as VIDEO_SPLITS
 from vl.data.shapes_video import ShapesVideoConfig
 from vl.data.shapes_video.dataset import build_video_dataset
@@ -32,7 +33,7 @@ SPEC_HELP = (
     "| shapes_video:<split> | msrvtt:<videodatainfo.json>:<video folder>[:<split>]"
 )
 VQA_SPEC_HELP = "shapes:<split> | vqa:<questions.json>:<annotations.json>:<image folder>"
-TAG_SPEC_HELP = "shapes:<split>"
+TAG_SPEC_HELP = "shapes:<split> | shapes360:<split>[:<roll in pixels>]"
 LABEL_FIELDS = ("expression", "yaw", "identity")
 LABEL_SPEC_HELP = f"faces:<split>:<{'|'.join(LABEL_FIELDS)}> | shapes_video:<split>:action"
 EVENT_SPEC_HELP = "shapes_video:<split> | activitynet:<activitynet.json>:<video folder>[:<subset>]"
@@ -132,6 +133,8 @@ def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
         ds = _shapes(spec, data.shapes, limit).select_columns(["image", "image_id", "tags"])
+    elif kind == "shapes360" and len(parts) in (1, 2):
+        ds = open_360_tags(parts, data.shapes360, limit)
     else:
         raise ConfigError(f"tagging data spec '{spec}' is not one of: {TAG_SPEC_HELP}")
     return ds.cast_column("image", Image(decode=False))

@@ -20,7 +20,8 @@ class ViTEncoder(nn.Module):
 
     @dataclass
     class Config:
-        image_size: int = 64
+        image_size: int = 64  # height (and width, unless image_width is set)
+        image_width: int = 0  # 0: square; 360-degree equirectangular images are twice as wide as high
         patch_size: int = 8
         stem: Literal["patch", "conv"] = "patch"  # conv: a small CNN down to the patch grid (hybrid conv+ViT)
         stem_width: int = 32  # conv stem: its first width (doubling per halving, up to dim/2); 16 is ~2.7x cheaper at 64 px
@@ -38,10 +39,19 @@ class ViTEncoder(nn.Module):
         # (a multiple of 4: sin and cos of coords/4 frequencies per axis; 0: none): see grid_coordinates.
         coords: int = 0
         channels: int = 3
+        # 360-degree (equirectangular) input: the conv stem pads left and right from the opposite edge
+        # (HorizonNet's lr_pad; torch's circular padding would wrap top and bottom too), and positions
+        # depend on the row (latitude) only, so a scene rolled across the seam by a multiple of the
+        # patch size gives the same tokens, rolled: pooled outputs do not change
+        wrap: bool = False
 
         def __post_init__(self) -> None:
-            if self.image_size % self.patch_size:
-                raise ConfigError(f"encoder.image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+            if self.image_size % self.patch_size or self.width % self.patch_size:
+                raise ConfigError(f"encoder.image_size {self.image_size} x {self.width} is not a multiple of patch_size {self.patch_size}")
+            if self.wrap and (self.coords or self.cls_token):
+                raise ConfigError("encoder.wrap: x coordinates and a class token break the wrap-around; set coords: 0 and cls_token: false")
+            if self.coords and self.width != self.image_size:
+                raise ConfigError("encoder.coords needs a square image; set image_width: 0 or coords: 0")
             if self.dim % self.heads:
                 raise ConfigError(f"encoder.dim {self.dim} is not divisible by heads {self.heads}")
             if self.coords % 4:
@@ -49,12 +59,22 @@ class ViTEncoder(nn.Module):
             if self.stem == "conv" and self.patch_size & (self.patch_size - 1):
                 raise ConfigError(f"encoder.stem 'conv' needs a power-of-two patch_size, got {self.patch_size}")
 
+        @property
+        def width(self) -> int:
+            return self.image_width or self.image_size
+
+        @property
+        def grid(self) -> tuple[int, int]:
+            """Token rows and columns."""
+            return self.image_size // self.patch_size, self.width // self.patch_size
+
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
         self.out_dim = cfg.dim + cfg.coords
         self.stem = _patch_stem(cfg) if cfg.stem == "patch" else _conv_stem(cfg)
-        n = (cfg.image_size // cfg.patch_size) ** 2 + int(cfg.cls_token)
+        rows, cols = cfg.grid
+        n = rows * (1 if cfg.wrap else cols) + int(cfg.cls_token)  # wrap: one position per row, shared along it
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.cls_token else None
         self.pos = nn.Parameter(torch.zeros(1, n, cfg.dim))
         self.blocks = nn.ModuleList(
@@ -85,6 +105,8 @@ class ViTEncoder(nn.Module):
         x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B, N, D)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.size(0), -1, -1), x], dim=1)
+        if self.cfg.wrap:
+            return x + self.pos.repeat_interleave(self.cfg.grid[1], dim=1)
         return x + self.pos
 
     def finish(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
@@ -118,6 +140,19 @@ def grid_coordinates(side: int, features: int, device: torch.device | None = Non
     return torch.cat([per_axis[xs.flatten()], per_axis[ys.flatten()]], dim=-1).to(dtype or torch.float32)
 
 
+class WrapPad(nn.Module):
+    """Pad (B, C, H, W) by p: columns from the opposite edge (the image wraps around horizontally, as a
+    360-degree panorama does), zero rows at the top and bottom (the poles do not wrap)."""
+
+    def __init__(self, p: int):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([x[..., -self.p :], x, x[..., : self.p]], dim=-1)
+        return nn.functional.pad(x, (0, 0, self.p, self.p))
+
+
 def _patch_stem(cfg: ViTEncoder.Config) -> nn.Module:
     return nn.Conv2d(cfg.channels, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
 
@@ -135,6 +170,8 @@ def _conv_stem(cfg: ViTEncoder.Config) -> nn.Module:
     """
 
     def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+        if cfg.wrap:  # pad one column from the opposite edge, one zero row above and below
+            return [WrapPad(1), nn.Conv2d(c_in, c_out, 3, stride=stride, padding=0, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
         return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU()]
 
     steps = int(math.log2(cfg.patch_size))

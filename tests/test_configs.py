@@ -28,7 +28,9 @@ def test_experiment_configs_load(path, tmp_path):
     """A config that starts from a saved model (model.init_from) loads with a model folder given."""
     from .tiny_models import every_head_model
 
-    overrides = [f"model.init_from={every_head_model(tmp_path / 'model')}", "generation.max_new_tokens=8"] if "init_from:" in path.read_text() else []
+    text = path.read_text()
+    overrides = [f"model.init_from={every_head_model(tmp_path / 'model')}", "generation.max_new_tokens=8"] if "  init_from:" in text else []
+    overrides += [f"model.inflate_from={every_head_model(tmp_path / 'image')}"] if "inflate_from:" in text else []
     assert isinstance(load_config(ExperimentConfig, path, overrides), ExperimentConfig)
 
 

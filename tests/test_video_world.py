@@ -126,3 +126,38 @@ def test_dataset_splits_are_cached_with_frames(tmp_path):
     assert ds[1]["captions"] == item["captions"] and ds[1]["action"] == item["action"]
     assert np.array_equal(np.asarray(ds[1]["frames"][3]), np.asarray(item["frames"][3]))
     assert build_video_dataset(cfg, splits=["val"], cache_dir=tmp_path)["val"]["video_id"] == ds["video_id"]  # from the cache
+
+
+def test_the_claim_reader_holds_every_reference_true_and_catches_false_claims():
+    from vl.data.shapes_video.truth import caption_truth
+
+    items = [WORLD.item("test", i) for i in range(80)]
+    rows = [{"image_id": it["clip_id"], "objects": it["objects"], "events": it["events"]} for it in items]
+    colors = WORLD.cfg.colors
+    for k in range(5):
+        assert caption_truth(rows, {it["clip_id"]: it["captions"][k] for it in items}, colors)["all_claims_true"] == 1.0
+    swapped = caption_truth(rows, {items[i]["clip_id"]: items[i - 1]["captions"][0] for i in range(80)}, colors)
+    assert swapped["all_claims_true"] < 0.05 and swapped["readable"] == 1.0
+
+    clip = {
+        "image_id": 1,
+        "objects": [
+            {"id": 0, "shape": "circle", "color": "red", "action": "move_left", "new_color": ""},
+            {"id": 1, "shape": "square", "color": "blue", "action": "change_color", "new_color": "green"},
+            {"id": 2, "shape": "star", "color": "cyan", "action": "still", "new_color": ""},
+        ],
+        "events": [{"action": "move_left", "object": 0, "start": 0, "end": 5}, {"action": "change_color", "object": 1, "start": 6, "end": 7}],
+    }
+
+    def true(text: str) -> float:
+        return caption_truth([clip], {1: text}, colors)["all_claims_true"]
+
+    assert true("the red disc slides left, then the blue square turns green, and the cyan star stays still") == 1.0
+    assert true("the red circle moves left before the blue square becomes green") == 1.0
+    assert true("the red circle moves left while the blue square turns green") == 0.0  # they do not overlap
+    assert true("the red circle moves right") == 0.0  # wrong direction
+    assert true("the blue square turns purple") == 0.0  # wrong color
+    assert true("the green square moves left") == 0.0  # no such object
+    assert true("the red circle moves left, and the blue square stays still") == 0.0  # it changes color
+    assert true("a red circle dances") == 0.0 and caption_truth([clip], {1: "a red circle dances"}, colors)["readable"] == 0.0
+    assert caption_truth([clip], {1: "the red circle moves left"}, colors)["events_named"] == 0.5

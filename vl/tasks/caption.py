@@ -13,6 +13,7 @@ from datasets import Dataset
 from vl.data.coco import to_coco_results
 from vl.data.faces.truth import caption_truth as face_caption_truth
 from vl.data.shapes.truth import caption_truth as shapes_caption_truth
+from vl.data.shapes_video.truth import caption_truth as video_caption_truth
 from vl.data.specs import SPEC_HELP, open_captions
 from vl.metrics import FAST_METRICS, caption_scores, format_table
 from vl.modeling import VLModel
@@ -81,7 +82,13 @@ class CaptionTask(TaskKind):
         if "scene" in rows.column_names:
             truth = shapes_caption_truth(rows.select_columns(["image_id", "scene"]), preds, self.cfg.data.shapes.image_size)
             out["all_claims_true"] = truth["all_claims_true"]
+        if "events" in rows.column_names:
+            out["all_claims_true"] = self.video_truth(rows, preds)["all_claims_true"]
         return out
+
+    def video_truth(self, rows: Dataset, preds: dict[Any, str]) -> dict[str, float]:
+        """Shapes video clips: is each caption true of its clip (vl.data.shapes_video.truth)?"""
+        return video_caption_truth(rows.select_columns(["image_id", "objects", "events"]), preds, self.cfg.data.shapes_video.colors)
 
     def report(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any], metrics: Sequence[str]) -> Report:
         preds, refs = self.by_image(rows, outputs)
@@ -94,6 +101,10 @@ class CaptionTask(TaskKind):
         if "scene" in rows.column_names:  # Shapes: is every claim of each caption true of its scene?
             scores["truth"] = shapes_caption_truth(rows.select_columns(["image_id", "scene"]), preds, self.cfg.data.shapes.image_size)
             table += "\nCaptions read against their scene (every claim true / mentions that exist / claims per caption):\n"
+            table += "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
+        if "events" in rows.column_names:  # Shapes video: is every claim of each caption true of its clip?
+            scores["truth"] = self.video_truth(rows, preds)
+            table += "\nCaptions read against their clip (every claim true / read / mentions that exist / events named):\n"
             table += "\n".join(f"  {k:22} {v:.4f}" for k, v in scores["truth"].items())
         return Report(scores, table, f"{scores['images']} images of {len(refs)}", to_coco_results(preds))
 

@@ -14,7 +14,7 @@ from tasks.console import main as console_main
 from tasks.export_shapes import main as export_main
 from tasks.train import main as train_main
 
-from .tiny_models import every_head_model
+from .tiny_models import every_head_model, video_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = ROOT.joinpath("README.md").read_text().split("## Use a trained model\n", 1)[1].split("\n## ", 1)[0]
@@ -27,6 +27,7 @@ def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("readme")
     assert train_main(["--config", str(ROOT / "tests/tiny_multitask.yaml"), f"train.output_dir={root / 'demo/run'}"]) == 0
     every_head_model(root / "runs/shapes-retrieval/model")
+    video_model(root / "runs/shapes-video/model", frames=8)
     (root / "runs/shapes-reasoning").mkdir(parents=True, exist_ok=True)
     (root / "runs/shapes-reasoning/model").symlink_to(root / "demo/run/model")
     assert export_main(["--out", str(root / "data/shapes"), "--split", "test", "--n", "4", "--format", "coco"]) == 0

@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine import cpu_name
 
 from tasks.compress import main as compress_main
 from tasks.compress import size
@@ -153,7 +153,7 @@ def main() -> None:
     table = [measure(name, folder, seconds[name], args.images, work, bf16) for name, folder, bf16 in variants]
     base = table[0]
     print(
-        f"\nCPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; {args.images} val images; greedy, {NEW_TOKENS} tokens; "
+        f"\nCPU: {cpu_name()}, {torch.get_num_threads()} threads; {args.images} val images; greedy, {NEW_TOKENS} tokens; "
         f"medians of {args.rounds} interleaved rounds"
     )
     print("| model | params (M) | file (MB) | enc GFLOPs | batch 1 (ms) | batch 32 (captions/s) | speed-up b1 / b32 | CIDEr | claims true | VQA | tag mAP |")
@@ -166,7 +166,7 @@ def main() -> None:
             f"{r['all_claims_true']:.3f} | {r['vqa_accuracy']:.2f} | {r['tag_mAP']:.3f} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
+    args.out.write_text(json.dumps({"cpu": cpu_name(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
     print(f"wrote {args.out}")
 
 

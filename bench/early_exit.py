@@ -17,12 +17,12 @@ each head), what bounds the speed-up an exit can give.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from machine import cpu_name
 
 from tasks.compress import THRESHOLDS, bound_kind
 from vl.compress.early_exit import exit_curve, pick_threshold, set_thresholds
@@ -114,7 +114,7 @@ def main() -> None:
         return breakdown(args.breakdown)
     model = VLModel.from_pretrained(args.model).eval()
     exits = model.early_exit
-    cpu = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    cpu = f"{cpu_name()}, {torch.get_num_threads()} threads"
     print(f"{args.model}: exits after blocks {exits.blocks} of {exits.depth}, heads {list(exits.exits)}; {cpu}")
     control = VLModel.from_pretrained(args.control).eval() if args.control else None
     curves, table = {}, []

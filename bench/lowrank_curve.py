@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compression import measure, timing_batch  # noqa: E402 (the same measurements as bench/compression.py)
+from machine import cpu_name
 
 from tasks.compress import main as compress_main  # noqa: E402
 
@@ -51,7 +51,7 @@ def main() -> None:
             flush=True,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
+    args.out.write_text(json.dumps({"cpu": cpu_name(), "threads": torch.get_num_threads(), "rows": table}, indent=1))
     plot(table, args.plot)
     print(f"wrote {args.out} and {args.plot}")
 

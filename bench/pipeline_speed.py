@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine import cpu_name
 from transformers import pipeline
 
 import vl  # noqa: F401 (registers the pipelines)
@@ -52,7 +52,7 @@ def main() -> None:
     model, processor = captioner.model, captioner.processor
     images = [row["image"] for row in build_dataset(splits=["test"])["test"].select(range(64))]
     results = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "model": str(args.model or "demo-shaped, untrained"),
     }

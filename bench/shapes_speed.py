@@ -16,6 +16,8 @@ import platform
 import statistics
 import time
 
+from machine import cpu_name
+
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.captions import write_captions
 from vl.data.shapes.questions import write_questions
@@ -41,7 +43,7 @@ def main() -> None:
     args = p.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, whatever the machine has
-    print(f"python {platform.python_version()}, {platform.processor() or platform.machine()}, 1 core, n={args.n}")
+    print(f"python {platform.python_version()}, {cpu_name()}, 1 core, n={args.n}")
     print(f"{'size':>5} {'items/s':>9} {'+PNG/s':>8} | {'layout':>7} {'render':>7} {'captions':>8} {'QA':>7}  (us per item)")
     for size in (int(s) for s in args.sizes.split(",")):
         world = ShapesWorld(ShapesConfig(image_size=size))

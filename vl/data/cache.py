@@ -4,6 +4,7 @@ hash of the config, loaded memory-mapped afterwards; a split appears atomically 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import tempfile
@@ -13,7 +14,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, load_from_disk
 
-from vl.config import to_dict, to_yaml
+from vl.config import from_dict, to_dict, to_yaml
 from vl.errors import ConfigError, did_you_mean
 
 
@@ -44,20 +45,39 @@ def build_world_splits(
     name: str,
     cfg: Any,
     splits: list[str],
-    items: Callable[..., Iterator[dict[str, Any]]],
+    world: type,
     features: Features,
     version: str,
     cache_dir: str | Path | None,
     num_proc: int | None,
 ) -> DatasetDict:
     """Splits of a procedural world (cfg.splits gives their sizes), each cached under
-    cache_dir/<name>-<config hash>/<split>; items(cfg=<cfg as a dict>, split=..., indices=...) makes them."""
+    cache_dir/<name>-<config hash>/<split>: items world(cfg).item(split, index), made in worker processes
+    when num_proc says so (the world class and its config travel by name)."""
+    made = world(cfg)
     for split in splits:
+        made.check(split, 0)
         if split not in cfg.splits:
             raise ValueError(f"split '{split}' has no size in the config; set splits.{split}=N")
     root = Path(cache_dir or default_cache_dir()) / f"{name}-{config_hash(cfg, version)}"
-    kwargs = {"cfg": to_dict(cfg)}
-    return DatasetDict({s: cached_split(root / s, items, {**kwargs, "split": s}, features, cfg.splits[s], num_proc) for s in splits})
+    kwargs = {"cfg": to_dict(cfg), "world": _name(world), "config": _name(type(cfg))}
+    return DatasetDict({s: cached_split(root / s, world_items, {**kwargs, "split": s}, features, cfg.splits[s], num_proc) for s in splits})
+
+
+def world_items(cfg: dict[str, Any], world: str, config: str, split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
+    """Items `indices` of `split` of the world class named `world` ("module:Class") built from `cfg`."""
+    made = _load(world)(from_dict(_load(config), cfg))
+    for index in indices:
+        yield made.item(split, index)
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _load(name: str) -> Any:
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def cached_split(

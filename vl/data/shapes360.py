@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ import numpy as np
 from datasets import Dataset, DatasetDict, Features, Image, List, Value
 from PIL import Image as PILImage
 
-from vl.config import from_dict
 from vl.data.cache import build_world_splits, check_rendering
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, OUTLINES, SHAPES, half_extent
 from vl.errors import ConfigError, did_you_mean
@@ -61,10 +60,13 @@ class Shapes360World:
         self.cfg = cfg or Shapes360Config()
         self._tags = [*self.cfg.colors, *self.cfg.shapes, *(f"{c} {s}" for c in self.cfg.colors for s in self.cfg.shapes)]
 
-    def scene(self, split: str, index: int) -> list[dict[str, Any]]:
-        """Objects {shape, color, size, lon, lat, radius} (radians), their angular boxes apart."""
+    def check(self, split: str, index: int) -> None:
         if split not in SPLITS:
             raise ConfigError(f"unknown Shapes 360 split '{split}'{did_you_mean(split, SPLITS)}")
+
+    def scene(self, split: str, index: int) -> list[dict[str, Any]]:
+        """Objects {shape, color, size, lon, lat, radius} (radians), their angular boxes apart."""
+        self.check(split, index)
         cfg = self.cfg
         rng = random.Random(f"vl-shapes360/{cfg.seed}/{split}/{index}")
         n = rng.randint(cfg.min_objects, cfg.max_objects)
@@ -134,13 +136,7 @@ def _angle(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 def build_360_dataset(cfg: Shapes360Config | None = None, splits: Sequence[str] | None = None, cache_dir: str | Path | None = None) -> DatasetDict:
     """The 360 splits as a DatasetDict, cached like the other worlds."""
     cfg = cfg or Shapes360Config()
-    return build_world_splits("shapes360", cfg, list(splits or cfg.splits), _items, FEATURES, FORMAT_VERSION, cache_dir, None)
-
-
-def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
-    world = Shapes360World(from_dict(Shapes360Config, cfg))
-    for index in indices:
-        yield world.item(split, index)
+    return build_world_splits("shapes360", cfg, list(splits or cfg.splits), Shapes360World, FEATURES, FORMAT_VERSION, cache_dir, None)
 
 
 def open_360_tags(spec_parts: list[str], cfg: Shapes360Config, limit: int | None) -> Dataset:

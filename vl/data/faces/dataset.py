@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from datasets import DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict
 from vl.data.cache import build_world_splits
 from vl.data.faces.config import FacesConfig
 from vl.data.faces.world import FacesWorld
@@ -40,13 +38,4 @@ def build_faces_dataset(
     cache_dir/faces-<config hash>/<split>."""
     cfg = cfg or FacesConfig()
     splits = list(splits or cfg.splits)
-    world = FacesWorld(cfg)
-    for split in splits:
-        world.check(split, 0)
-    return build_world_splits("faces", cfg, splits, _items, FACES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
-
-
-def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
-    world = FacesWorld(from_dict(FacesConfig, cfg))
-    for index in indices:
-        yield world.item(split, index)
+    return build_world_splits("faces", cfg, splits, FacesWorld, FACES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)

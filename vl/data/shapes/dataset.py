@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict
 from vl.data import cache
 from vl.data.cache import build_world_splits
 from vl.data.coco import CAPTION_FEATURES
@@ -67,21 +65,12 @@ def build_dataset(
     """
     cfg = cfg or ShapesConfig()
     splits = list(splits or cfg.splits)
-    world = ShapesWorld(cfg)
-    for split in splits:
-        world.check(split, 0)
-    return build_world_splits("shapes", cfg, splits, _items, SHAPES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
+    return build_world_splits("shapes", cfg, splits, ShapesWorld, SHAPES_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
 
 
 def config_hash(cfg: ShapesConfig) -> str:
     """A short hash of everything that decides the items (the resolved config and FORMAT_VERSION)."""
     return cache.config_hash(cfg, FORMAT_VERSION)
-
-
-def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
-    world = ShapesWorld(from_dict(ShapesConfig, cfg))
-    for index in indices:
-        yield world.item(split, index)
 
 
 def to_caption_dataset(ds: Dataset) -> Dataset:

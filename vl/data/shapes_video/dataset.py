@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from datasets import DatasetDict, Features, Image, List, Value
 
-from vl.config import from_dict
 from vl.data.cache import build_world_splits
 from vl.data.shapes_video.config import ShapesVideoConfig
 from vl.data.shapes_video.world import ShapesVideoWorld
@@ -52,13 +50,4 @@ def build_video_dataset(
     cache_dir/shapes-video-<config hash>/<split> (see vl.data.cache)."""
     cfg = cfg or ShapesVideoConfig()
     splits = list(splits or cfg.splits)
-    world = ShapesVideoWorld(cfg)
-    for split in splits:
-        world.check(split, 0)
-    return build_world_splits("shapes-video", cfg, splits, _items, VIDEO_FEATURES, FORMAT_VERSION, cache_dir, num_proc)
-
-
-def _items(cfg: dict[str, Any], split: str, indices: list[int]) -> Iterator[dict[str, Any]]:
-    world = ShapesVideoWorld(from_dict(ShapesVideoConfig, cfg))
-    for index in indices:
-        yield world.item(split, index)
+    return build_world_splits("shapes-video", cfg, splits, ShapesVideoWorld, VIDEO_FEATURES, FORMAT_VERSION, cache_dir, num_proc)

@@ -48,6 +48,9 @@ class EventsHead(nn.Module):
         self.apply(init_weights)
         nn.init.trunc_normal_(self.time_pos, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        return {"time_pos"}
+
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         B, M, _ = tokens.shape
         T = self.cfg.frames

@@ -7,6 +7,7 @@
     vl-suite train configs/shapes/demo.yaml train.steps=500        # runs `accelerate launch -m tasks.train`
     vl-suite evaluate --model demo/run/model --data shapes:test    # = python -m tasks.evaluate ...
     vl-suite export-shapes --out data/shapes --split test --n 100  # = python -m tasks.export_shapes ...
+    vl-suite export-shapes-video --out data/shapes-video --n 100   # = python -m tasks.export_shapes_video ...
     vl-suite serve --model demo/run/model                          # the web demo (Gradio)
 
 --model defaults to $VL_MODEL, else demo/run/model (what `make demo` trains).
@@ -24,7 +25,7 @@ from typing import Any
 
 from tasks.common.cli import cli, cpu_cores, default_model, require_model_folder
 
-PASS_THROUGH = {"evaluate": "tasks.evaluate", "export-shapes": "tasks.export_shapes"}
+PASS_THROUGH = {"evaluate": "tasks.evaluate", "export-shapes": "tasks.export_shapes", "export-shapes-video": "tasks.export_shapes_video"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -30,25 +30,28 @@ from vl.errors import ConfigError, did_you_mean
 FORMATS = ("coco", "karpathy", "vqa")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tasks.export_shapes", description=__doc__.split("\n")[0])
+def export_args(argv: list[str] | None, prog: str, doc: str, splits: tuple[str, ...], formats: tuple[str, ...], default_format: str) -> argparse.Namespace:
+    """The export commands' arguments (this one's and tasks.export_shapes_video's), checked."""
+    p = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc.split("\n")[0])
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--split", default="test", help=f"one or more of {', '.join(SPLITS)}, comma-separated")
+    p.add_argument("--split", default="test", help=f"one or more of {', '.join(splits)}, comma-separated")
     p.add_argument("--n", type=int, default=None, help="items per split (default: the config's split size)")
-    p.add_argument("--format", default="coco", help=f"one or more of {', '.join(FORMATS)}, comma-separated")
+    p.add_argument("--format", default=default_format, help=f"one or more of {', '.join(formats)}, comma-separated")
     p.add_argument("--preview", type=Path, default=None, help="also write a PNG grid of samples here")
-    p.add_argument("--config", type=Path, default=None, help="Shapes world YAML (default: built-in defaults)")
+    p.add_argument("--config", type=Path, default=None, help="the world's YAML (default: built-in defaults)")
     p.add_argument("overrides", nargs="*", help="config overrides, key=value")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.split, args.format = _choices(args.split, splits, "split"), _choices(args.format, formats, "format")
+    if args.n is not None and args.n <= 0:
+        raise ConfigError(f"--n is {args.n}; the number of items must be positive")
+    return args
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = export_args(argv, "tasks.export_shapes", __doc__, SPLITS, FORMATS, "coco")
     cfg = load_config(ShapesConfig, args.config, args.overrides)
-    splits, formats = _choices(args.split, SPLITS, "split"), _choices(args.format, FORMATS, "format")
-    if args.n is not None and args.n <= 0:
-        raise ConfigError(f"--n is {args.n}; the number of items must be positive")
+    splits, formats = args.split, args.format
     world, start = ShapesWorld(cfg), time.perf_counter()
     records: dict[str, list[dict]] = {}
     for split in splits:

@@ -11,15 +11,13 @@ them back, from either the videos or the frames folder.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
 from tasks.common.cli import cli
-from tasks.export_shapes import _choices
+from tasks.export_shapes import export_args
 from vl.config import load_config
 from vl.data.activitynet import to_activitynet
 from vl.data.msrvtt import to_msrvtt
@@ -33,25 +31,11 @@ from vl.errors import ConfigError
 FORMATS = ("mp4", "frames")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tasks.export_shapes_video", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--split", default="test", help=f"one or more of {', '.join(SPLITS)}, comma-separated")
-    p.add_argument("--n", type=int, default=None, help="clips per split (default: the config's split size)")
-    p.add_argument("--format", default="mp4,frames", help=f"one or more of {', '.join(FORMATS)}, comma-separated")
-    p.add_argument("--preview", type=Path, default=None, help="also write a PNG of sample clips (frames left to right) here")
-    p.add_argument("--config", type=Path, default=None, help="Shapes video world YAML (default: built-in defaults)")
-    p.add_argument("overrides", nargs="*", help="config overrides, key=value")
-    return p.parse_args(argv)
-
-
 @cli
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = export_args(argv, "tasks.export_shapes_video", __doc__, SPLITS, FORMATS, "mp4,frames")
     cfg = load_config(ShapesVideoConfig, args.config, args.overrides)
-    splits, formats = _choices(args.split, SPLITS, "split"), _choices(args.format, FORMATS, "format")
-    if args.n is not None and args.n <= 0:
-        raise ConfigError(f"--n is {args.n}; the number of clips must be positive")
+    splits, formats = args.split, args.format
     world, start, records = ShapesVideoWorld(cfg), time.perf_counter(), []
     for split in splits:
         n = args.n or cfg.splits.get(split) or 0

@@ -112,7 +112,7 @@ def test_hf_backbones_follow_the_encoder_contract_and_round_trip(kind, tmp_path)
 
 
 def test_every_registered_encoder_is_tested():
-    assert set(ENCODERS.keys()) == {"vit", "hf"}
+    assert set(ENCODERS.keys()) == {"vit", "hf", "video_vit"}  # video_vit: tests/test_video_model.py
 
 
 def test_bad_encoder_configs():

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, DatasetDict, Features, Image, List, Value
+from datasets import DatasetDict, Features, Image, List, Value
 from PIL import Image as PILImage
 
 from vl.data.cache import build_world_splits, check_rendering
@@ -137,12 +137,3 @@ def build_360_dataset(cfg: Shapes360Config | None = None, splits: Sequence[str] 
     """The 360 splits as a DatasetDict, cached like the other worlds."""
     cfg = cfg or Shapes360Config()
     return build_world_splits("shapes360", cfg, list(splits or cfg.splits), Shapes360World, FEATURES, FORMAT_VERSION, cache_dir, None)
-
-
-def open_360_tags(spec_parts: list[str], cfg: Shapes360Config, limit: int | None) -> Dataset:
-    """Rows (image, image_id, tags) of `shapes360:<split>[:<roll px>]`, the first `limit` of them."""
-    split, roll = spec_parts[0], int(spec_parts[1]) if len(spec_parts) > 1 else 0
-    if split not in SPLITS:
-        raise ConfigError(f"unknown Shapes 360 split '{split}'{did_you_mean(split, SPLITS)}")
-    n = min(limit, cfg.splits[split]) if limit is not None else cfg.splits[split]
-    return build_360_dataset(replace(cfg, roll=roll, splits={**cfg.splits, split: n}), [split])[split]

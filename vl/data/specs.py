@@ -20,7 +20,8 @@ from vl.data.msrvtt import load_msrvtt
 from vl.data.shapes import SPLITS, ShapesConfig
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
 from vl.data.shapes.questions import QUESTION_FAMILIES
-from vl.data.shapes360 import open_360_tags
+from vl.data.shapes360 import SPLITS as SHAPES360_SPLITS
+from vl.data.shapes360 import build_360_dataset
 from vl.data.shapes_video import SPLITS as VIDEO_SPLITS
 from vl.data.shapes_video import ShapesVideoConfig
 from vl.data.shapes_video.dataset import build_video_dataset
@@ -134,7 +135,9 @@ def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:
     if kind == "shapes" and len(parts) == 1:
         ds = _shapes(spec, data.shapes, limit).select_columns(["image", "image_id", "tags"])
     elif kind == "shapes360" and len(parts) in (1, 2):
-        ds = open_360_tags(parts, data.shapes360, limit)
+        split, cfg = _world_split(spec, "shapes360", data.shapes360, SHAPES360_SPLITS, limit)
+        roll = int(parts[1]) if len(parts) > 1 else 0  # pixels: the same panoramas from another heading
+        ds = build_360_dataset(replace(cfg, roll=roll), [split])[split]
     else:
         raise ConfigError(f"tagging data spec '{spec}' is not one of: {TAG_SPEC_HELP}")
     return ds.cast_column("image", Image(decode=False))

@@ -64,11 +64,14 @@ class Clip:
     def event_of(self, obj: ClipObject) -> Event | None:
         return next((e for e in self.events if e.object == obj.id), None)
 
+    def progress(self, obj: ClipObject, t: int) -> float:
+        """How far the object's event is at frame t: 0 up to its start, 1 from its end (0 without one)."""
+        event = self.event_of(obj)
+        return 0.0 if event is None else min(1.0, max(0.0, (t - event.start) / (event.end - event.start)))
+
     def state(self, obj: ClipObject, t: int) -> tuple[float, float, float, str, str, float]:
         """The object at frame t: (x, y, radius, color, the color it blends to, how far, 0..1)."""
-        event, p = self.event_of(obj), 0.0
-        if event is not None:
-            p = min(1.0, max(0.0, (t - event.start) / (event.end - event.start)))
+        p = self.progress(obj, t)
         dx, dy = MOVES.get(obj.action, (0, 0))
         x, y = obj.x + dx * obj.shift * p, obj.y + dy * obj.shift * p
         small, large = SIZES["small"] * self.size, SIZES["large"] * self.size
@@ -77,10 +80,9 @@ class Clip:
         return x, y, radius, obj.color, obj.new_color or obj.color, mix
 
     def opacity(self, obj: ClipObject, t: int) -> float:
-        event = self.event_of(obj)
-        if event is None or obj.action not in ("appear", "disappear"):
+        if obj.action not in ("appear", "disappear"):
             return 1.0
-        p = min(1.0, max(0.0, (t - event.start) / (event.end - event.start)))
+        p = self.progress(obj, t)
         return p if obj.action == "appear" else 1.0 - p
 
     def drawn(self, t: int, background: str) -> list[tuple[str, float, float, float, tuple[int, int, int]]]:

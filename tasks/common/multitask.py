@@ -20,6 +20,7 @@ from vl.model_card import write_model_card
 from vl.modeling import VLModel
 from vl.registry import TASKS
 from vl.tasks import TaskKind
+from vl.tasks.base import LazyRows
 
 
 class SharedImages(torch.utils.data.Dataset):
@@ -49,7 +50,7 @@ class SharedImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, list[Any]]:
         image_id = self.images[i]
-        return {name: [self.items[name][k] for k in self.by_image[name][image_id]] for name in self.items}
+        return {name: LazyRows(self.items[name].__getitem__, self.by_image[name][image_id]) for name in self.items}
 
 
 class MultiTask:

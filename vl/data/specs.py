@@ -196,13 +196,21 @@ class CaptionPairs(torch.utils.data.Dataset):
         return {**media, "caption": row["captions"][j], "image_id": row["image_id"]}
 
 
+def column(rows: Dataset, name: str) -> list[Any]:
+    """A column of a datasets.Dataset as a list. Since datasets 4, `rows[name]` is a lazy Column whose
+    `[i]` selects from the table anew each time (about a millisecond a row on Shapes' wide rows: 40 s of
+    the demo's start-up once); one slice reads it all at once."""
+    values = rows[name]
+    return values if isinstance(values, list) else values[:]
+
+
 def image_id_column(rows: Any) -> list[Any]:
     """The image_id of every row of a datasets.Dataset (or of a dataset of rows that says them)."""
     if hasattr(rows, "image_ids"):
         return rows.image_ids()
     if not hasattr(rows, "column_names") or "image_id" not in rows.column_names:
         raise ConfigError("train.share_images needs rows with an image_id column (synthetic GAN views have none yet)")
-    return rows["image_id"]
+    return column(rows, "image_id")
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from vl.data.augment import classic_augmentation, with_synthetic_views
-from vl.data.specs import CaptionPairs, ImageReader, image_id_column, seeded_loader
+from vl.data.specs import CaptionPairs, ImageReader, column, image_id_column, seeded_loader
 from vl.encoders.build import encoder_frames
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig, TaskConfig
@@ -202,6 +202,26 @@ class Rows(torch.utils.data.Dataset):
         return image_id_column(self.rows)
 
 
+class LazyRows(Sequence):
+    """Items `fetch(key)` for each of `keys`, fetched when first read and then kept (so a row read twice
+    is the same object). A training item can list every row of its image (16 Shapes questions, 5
+    captions) while its batch reads only the one or two it draws: fetching every row was a third of the
+    demo's step time."""
+
+    def __init__(self, fetch: Callable[[Any], Any], keys: Sequence[Any]):
+        self.fetch, self.keys, self.cache = fetch, keys, {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> Any:  # type: ignore[override]  # no slices
+        if i < 0:
+            i += len(self.keys)
+        if i not in self.cache:
+            self.cache[i] = self.fetch(self.keys[i])
+        return self.cache[i]
+
+
 class ImageGroups(torch.utils.data.Dataset):
     """Question-form rows grouped by image: item i is every row of the i-th image, so a batch encodes
     each image once for all its questions (Shapes asks ~16 per image, VQA v2 ~5)."""
@@ -209,15 +229,15 @@ class ImageGroups(torch.utils.data.Dataset):
     def __init__(self, rows: Dataset):
         self.rows = rows
         groups: dict[int, list[int]] = {}
-        for i, image_id in enumerate(rows["image_id"]):
+        for i, image_id in enumerate(column(rows, "image_id")):
             groups.setdefault(image_id, []).append(i)
         self.groups = list(groups.values())
 
     def __len__(self) -> int:
         return len(self.groups)
 
-    def __getitem__(self, i: int) -> list[dict[str, Any]]:
-        return [self.rows[j] for j in self.groups[i]]
+    def __getitem__(self, i: int) -> LazyRows:
+        return LazyRows(self.rows.__getitem__, self.groups[i])
 
     def image_ids(self) -> list[Any]:
         ids = image_id_column(self.rows)

@@ -14,7 +14,7 @@ from vl.data.coco import to_coco_results
 from vl.data.faces.truth import caption_truth as face_caption_truth
 from vl.data.shapes.truth import caption_truth as shapes_caption_truth
 from vl.data.shapes_video.truth import caption_truth as video_caption_truth
-from vl.data.specs import SPEC_HELP, open_captions
+from vl.data.specs import SPEC_HELP, column, open_captions
 from vl.metrics import FAST_METRICS, caption_scores, format_table
 from vl.modeling import VLModel
 from vl.registry import TASKS
@@ -111,7 +111,7 @@ class CaptionTask(TaskKind):
     @staticmethod
     def by_image(rows: Dataset, outputs: dict[int, Any]) -> tuple[dict[int, str], dict[int, list[str]]]:
         """(generated caption, references), keyed by image_id, in the rows' order."""
-        ids, captions = rows["image_id"], rows["captions"]
+        ids, captions = column(rows, "image_id"), column(rows, "captions")
         preds = {ids[i]: outputs[i]["caption"] for i in sorted(outputs)}
         return preds, {ids[i]: captions[i] for i in sorted(outputs)}
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from vl.data.specs import LABEL_SPEC_HELP, open_labels
+from vl.data.specs import LABEL_SPEC_HELP, column, open_labels
 from vl.metrics import FAST_METRICS
 from vl.modeling import VLModel
 from vl.registry import TASKS
@@ -45,11 +45,11 @@ class ClassifyTask(TaskKind):
 
     def score(self, rows: Dataset, outputs: dict[int, Any], metrics: Sequence[str] = FAST_METRICS) -> dict[str, float]:
         """Accuracy overall and, when the rows have a yaw, per yaw (`accuracy/yaw=-60`...)."""
-        labels = rows["label"]
+        labels = column(rows, "label")
         hits = {i: outputs[i] == labels[i] for i in outputs}
         out = {"accuracy": sum(hits.values()) / max(1, len(hits))}
         if "yaw" in rows.column_names:
-            yaws = rows["yaw"]
+            yaws = column(rows, "yaw")
             groups: dict[int, list[bool]] = {}
             for i, hit in hits.items():
                 groups.setdefault(yaws[i], []).append(hit)

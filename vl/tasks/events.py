@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from vl.data.specs import EVENT_SPEC_HELP, open_events
+from vl.data.specs import EVENT_SPEC_HELP, column, open_events
 from vl.data.video import sample_indices
 from vl.encoders.build import encoder_frames
 from vl.errors import ConfigError
@@ -75,7 +75,7 @@ class EventsTask(TaskKind):
 
     def segments(self, rows: Sequence[dict[str, Any]], outputs: dict[int, Any]) -> tuple[dict, dict, dict]:
         """(ground truth, predicted segments, the baseline's), keyed by image_id, in seconds."""
-        ids, durations, segments = rows["image_id"], rows["duration"], rows["segments"]
+        ids, durations, segments = (column(rows, c) for c in ("image_id", "duration", "segments"))
         labels = self.head.cfg.labels
         truth = {ids[i]: segments[i] for i in outputs}
         found = {ids[i]: frames_to_segments(outputs[i], labels, durations[i], self.head.cfg.threshold) for i in outputs}

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from vl.data.specs import TAG_SPEC_HELP, open_tags
+from vl.data.specs import TAG_SPEC_HELP, column, open_tags
 from vl.metrics import FAST_METRICS, tag_scores, tune_threshold
 from vl.metrics.tagging import cross_fitted_scores, decision_scores
 from vl.modeling import VLModel
@@ -83,7 +83,7 @@ class TagTask(TaskKind):
 
     def _arrays(self, rows: Dataset, outputs: dict[int, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(probs, targets), each (images, tags of the head's vocabulary), of the scored rows."""
-        tags = rows["tags"]
+        tags = column(rows, "tags")
         order = sorted(outputs)
         return torch.tensor([outputs[i]["probs"] for i in order]), tag_targets([{"tags": tags[i]} for i in order], self.head.cfg.tags)
 
@@ -98,7 +98,7 @@ class TagTask(TaskKind):
         names = [self.head.composable[k] for k in pick]
         if not pick:
             return torch.zeros(len(outputs), 0), torch.zeros(len(outputs), 0)
-        tags = rows["tags"]
+        tags = column(rows, "tags")
         order = sorted(outputs)
         scores = torch.tensor([[outputs[i]["composed"][k] for k in pick] for i in order])
         return scores, tag_targets([{"tags": tags[i]} for i in order], names)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from vl.data.specs import VQA_SPEC_HELP, open_vqa
+from vl.data.specs import VQA_SPEC_HELP, column, open_vqa
 from vl.data.vqa import to_vqa_results
 from vl.metrics import FAST_METRICS, normalize_answer, vqa_accuracy
 from vl.metrics.vqa import VQA_EVALS
@@ -109,8 +109,8 @@ class VQATask(TaskKind):
 
 def _column(rows: Dataset, name: str, outputs: dict[int, Any]) -> list[Any]:
     """A column's values at the answered rows, in row order."""
-    column = rows[name]
-    return [column[i] for i in sorted(outputs)]
+    values = column(rows, name)
+    return [values[i] for i in sorted(outputs)]
 
 
 def answer(model: VLModel, task: str, processor, inputs: dict[str, torch.Tensor], questions: list[str], image_ids: list[Any] | None = None) -> list[str]:

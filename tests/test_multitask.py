@@ -188,3 +188,24 @@ def test_the_model_card_has_hub_front_matter_and_a_snippet_that_runs(trained, ca
     exec(compile(snippet, "model card", "exec"), {})  # noqa: S102 (as written: imports, image, one call per head)
     printed = capsys.readouterr().out
     assert printed.count("generated_text") == 2 and "'answer'" in printed and "'label'" in printed
+
+
+def test_a_shared_image_fetches_only_the_rows_its_batch_reads():
+    from datasets import Dataset
+
+    from tasks.common.multitask import SharedImages
+    from vl.data.specs import column
+    from vl.tasks.base import ImageGroups, LazyRows
+
+    rows = Dataset.from_dict({"image_id": [7, 7, 7, 9], "question": ["a", "b", "c", "d"]})
+    assert column(rows, "image_id") == [7, 7, 7, 9] and isinstance(column(rows, "image_id"), list)
+    fetched = []
+    lazy = LazyRows(lambda k: fetched.append(k) or {"k": k}, [3, 5, 8])
+    assert len(lazy) == 3 and fetched == []
+    assert lazy[1] is lazy[1] and lazy[-1] == {"k": 8} and fetched == [5, 8]  # fetched once, then kept
+    assert [r["k"] for r in lazy] == [3, 5, 8] and fetched == [5, 8, 3]
+    shared = SharedImages({"vqa": ImageGroups(rows)})
+    image = shared[0]["vqa"]  # image 7: one ImageGroups item, its three questions
+    assert isinstance(image, LazyRows) and [r["question"] for r in image[0]] == ["a", "b", "c"]
+    with pytest.raises(IndexError):
+        lazy[3]

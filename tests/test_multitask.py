@@ -200,7 +200,13 @@ def test_a_shared_image_fetches_only_the_rows_its_batch_reads():
     rows = Dataset.from_dict({"image_id": [7, 7, 7, 9], "question": ["a", "b", "c", "d"]})
     assert column(rows, "image_id") == [7, 7, 7, 9] and isinstance(column(rows, "image_id"), list)
     fetched = []
-    lazy = LazyRows(lambda k: fetched.append(k) or {"k": k}, [3, 5, 8])
+
+    class Source:  # records what is fetched
+        def __getitem__(self, k):
+            fetched.append(k)
+            return {"k": k}
+
+    lazy = LazyRows(Source(), [3, 5, 8])
     assert len(lazy) == 3 and fetched == []
     assert lazy[1] is lazy[1] and lazy[-1] == {"k": 8} and fetched == [5, 8]  # fetched once, then kept
     assert [r["k"] for r in lazy] == [3, 5, 8] and fetched == [5, 8, 3]

@@ -50,7 +50,7 @@ class SharedImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, list[Any]]:
         image_id = self.images[i]
-        return {name: LazyRows(self.items[name].__getitem__, self.by_image[name][image_id]) for name in self.items}
+        return {name: LazyRows(self.items[name], self.by_image[name][image_id]) for name in self.items}
 
 
 class MultiTask:

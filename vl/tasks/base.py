@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,13 +203,13 @@ class Rows(torch.utils.data.Dataset):
 
 
 class LazyRows(Sequence):
-    """Items `fetch(key)` for each of `keys`, fetched when first read and then kept (so a row read twice
-    is the same object). A training item can list every row of its image (16 Shapes questions, 5
+    """The items `source[key]` for each of `keys`, fetched when first read and then kept (so a row read
+    twice is the same object). A training item can list every row of its image (16 Shapes questions, 5
     captions) while its batch reads only the one or two it draws: fetching every row was a third of the
     demo's step time."""
 
-    def __init__(self, fetch: Callable[[Any], Any], keys: Sequence[Any]):
-        self.fetch, self.keys, self.cache = fetch, keys, {}
+    def __init__(self, source: Any, keys: Sequence[Any]):
+        self.source, self.keys, self.cache = source, keys, {}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -218,7 +218,7 @@ class LazyRows(Sequence):
         if i < 0:
             i += len(self.keys)
         if i not in self.cache:
-            self.cache[i] = self.fetch(self.keys[i])
+            self.cache[i] = self.source[self.keys[i]]
         return self.cache[i]
 
 
@@ -237,7 +237,7 @@ class ImageGroups(torch.utils.data.Dataset):
         return len(self.groups)
 
     def __getitem__(self, i: int) -> LazyRows:
-        return LazyRows(self.rows.__getitem__, self.groups[i])
+        return LazyRows(self.rows, self.groups[i])
 
     def image_ids(self) -> list[Any]:
         ids = image_id_column(self.rows)

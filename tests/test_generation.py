@@ -50,6 +50,30 @@ def test_the_compiled_decode_step_gives_the_same_captions(head, memory):
     assert torch.equal(compiled, generate(head, memory[:2], BOS, EOS, PAD, cfg))
 
 
+@pytest.mark.parametrize("beams", [1, 3])
+def test_a_head_with_grid_reads_decodes_the_same_three_ways(beams, monkeypatch):
+    """caption grid_read (FiLM max-pool reads of the image grid around each block): the cached, the
+    full-recompute and the static (compilable) step give the same tokens, and the reads change them."""
+    torch.manual_seed(0)
+    spec = {"vocab_size": 40, "dim": 32, "depth": 2, "heads": 4, "max_len": 24, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "grid_read": 8}
+    h = build_head("caption", spec, memory_dim=48).double().eval()
+    with torch.no_grad():
+        h.embed.weight.mul_(40)
+        for p in h.reads.parameters():  # the reads start silent (zero output); make them loud so they matter here
+            p.normal_(0, 0.5)
+    grid = torch.randn(3, 16, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))  # a 4 x 4 token grid
+    cfg = GenerationConfig(max_new_tokens=12, num_beams=beams)
+    cached = generate(h, grid, BOS, EOS, PAD, cfg)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False})))
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
+    with torch.no_grad():
+        for read in h.reads:
+            read.out.weight.zero_()
+    h._static_step_compiled = None
+    assert not torch.equal(cached, generate(h, grid, BOS, EOS, PAD, cfg))
+
+
 def test_sampling_with_and_without_cache_matches_for_the_same_seed(head, memory):
     cfg = GenerationConfig(max_new_tokens=12, do_sample=True, top_k=10, top_p=0.9, temperature=0.8)
     a = generate(head, memory, BOS, EOS, PAD, cfg, torch.Generator().manual_seed(3))

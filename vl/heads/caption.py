@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vl.errors import ConfigError
+from vl.heads.grid_read import GridRead
 from vl.layers import DecoderBlock, KVCache, init_weights, key_mask
 from vl.registry import HEADS
 
@@ -21,6 +22,7 @@ class DecodeState:
     memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
     cache: KVCache | None
     memory_mask: torch.Tensor | None = None  # (B, 1, 1, M), True = a real memory token
+    cells: list[torch.Tensor] | None = None  # each grid read's per-cell features (B, N, C), when the head has them
     compiled: bool = False  # decode through the compiled static-shape step
 
 
@@ -43,6 +45,10 @@ class CaptionHead(nn.Module):
         pad_token_id: int = 0
         label_smoothing: float = 0.0
         init_from: str = ""  # a GPT-2 checkpoint folder: decoder weights from it, cross-attention new
+        # Channels of a FiLM-gated max-pool read of the image grid before each block and after the last
+        # (vl.heads.grid_read: relations and places that cross-attention learns slowly); 0: none.
+        # Needs the image tokens on a square grid (no class token).
+        grid_read: int = 0
 
         def __post_init__(self) -> None:
             if self.dim % self.heads:
@@ -58,8 +64,11 @@ class CaptionHead(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.dim)
         self.blocks = nn.ModuleList(DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
+        self.reads = nn.ModuleList(GridRead(cfg.dim, memory_dim, cfg.grid_read) for _ in range(cfg.depth + 1)) if cfg.grid_read else None
         self._static_step_compiled = None  # torch.compile of _static_step, made on first use
         self.apply(init_weights)
+        for read in self.reads or ():
+            read.reset_output()
         if gpt2 is not None:
             self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
 
@@ -76,7 +85,7 @@ class CaptionHead(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """input_ids (B, L) = BOS w1 .. wn (padded), labels (B, L) = w1 .. wn EOS (-100 on padding),
         attending to memory (B, M, Dm) [mask (B, M)] -> {"logits" (B, L, V), "loss"}."""
-        state = DecodeState([blk.cross.memory_kv(memory) for blk in self.blocks], cache=None, memory_mask=key_mask(memory_mask))
+        state = DecodeState([blk.cross.memory_kv(memory) for blk in self.blocks], cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory))
         logits = self._logits(self._hidden(input_ids, state, start=0))
         out = {"logits": logits}
         if labels is not None:
@@ -86,8 +95,18 @@ class CaptionHead(nn.Module):
     def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> torch.Tensor:
         x = self.embed(ids) + self.pos.weight[start : start + ids.size(1)]
         for i, block in enumerate(self.blocks):
+            x = self._read(x, state.cells, i)
             x = block(x, state.memory_kv[i], state.cache, i, state.memory_mask)
-        return self.norm(x)
+        return self.norm(self._read(x, state.cells, len(self.blocks)))
+
+    def _cells(self, memory: torch.Tensor, beams: int = 1) -> list[torch.Tensor] | None:
+        """Each grid read's per-cell features of the memory, once per image (then per beam)."""
+        if self.reads is None:
+            return None
+        return [read.prepare(memory).repeat_interleave(beams, dim=0) for read in self.reads]
+
+    def _read(self, x: torch.Tensor, cells: list[torch.Tensor] | None, k: int) -> torch.Tensor:
+        return x if cells is None else x + self.reads[k](x, cells[k])
 
     # --- decoding (the protocol of vl.generation) -------------------------------------------------
     def decoder_memory(self, tokens: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -113,7 +132,7 @@ class CaptionHead(nn.Module):
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
             cache = KVCache(len(self.blocks), memory.size(0) * beams, self.cfg.heads, max_len, hd, like=kv[0][0])
-        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile)
+        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile, cells=self._cells(memory, beams))
 
     def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
         if state.compiled:
@@ -134,16 +153,19 @@ class CaptionHead(nn.Module):
             self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True)
         cache = state.cache
         position = torch.tensor(cache.length, device=input_ids.device)
-        logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask)
+        logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask, state.cells)
         cache.advance(1)
         return logits
 
-    def _static_step(self, ids: torch.Tensor, position: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, memory_kv, memory_mask) -> torch.Tensor:
+    def _static_step(
+        self, ids: torch.Tensor, position: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, memory_kv, memory_mask, cells
+    ) -> torch.Tensor:
         """One token (B, 1) at `position` (a 0-d tensor, so one graph serves every step): its keys/values
         written into the full-length caches (layers, B, H, T, hd), attention over the positions up to it."""
         x = self.embed(ids) + self.pos.weight.index_select(0, position.view(1))[None]
         filled = (torch.arange(k_cache.size(3), device=ids.device) <= position)[None, None, None, :]
         for i, block in enumerate(self.blocks):
+            x = self._read(x, cells, i)
             attn, B = block.attn, ids.size(0)
             inner = attn.proj.in_features
             q, k, v = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.heads, inner // attn.heads).permute(2, 0, 3, 1, 4)
@@ -153,7 +175,7 @@ class CaptionHead(nn.Module):
             x = x + attn.proj(y.transpose(1, 2).reshape(B, 1, inner))
             x = x + block.cross(block.ln_cross(x), memory_kv[i], memory_mask)
             x = x + block.mlp(block.ln2(x))
-        return self._logits(self.norm(x)[:, -1])
+        return self._logits(self.norm(self._read(x, cells, len(self.blocks)))[:, -1])
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits, tied to the input embedding, always in fp32: under bf16 autocast, logits

@@ -1,6 +1,6 @@
 """GAN views as training data: a dataset wrapper that adds synthetic faces to a Faces training set.
 Each synthetic item is a real training face redrawn by a trained pose/expression generator at another
-yaw and expression; its labels (yaw, pose, expression, `label`) and captions follow the new view.
+yaw and expression (or its own expression, with keep_expression); its labels (yaw, pose, expression, `label`) and captions follow the new view.
 Synthetic item j is a pure function of (seed, j), so resumed runs see the same data.
 
 With `source: real` the added faces are instead real renders of the GAN's own training people at the
@@ -38,7 +38,7 @@ class GANAugmented(torch.utils.data.Dataset):
             self.generator, drawn = None, _gan_faces(augment.generator)
             self.gan_world = FacesWorld(drawn)
         else:
-            self.generator, gan_cfg = load_generator(augment.generator)
+            self.generator, gan_cfg = load_generator(augment.generator, kind="faces")
             drawn = gan_cfg.data.faces
         if (drawn.poses, drawn.expressions, drawn.image_size) != (faces.poses, faces.expressions, faces.image_size):
             raise ConfigError(
@@ -79,6 +79,8 @@ class GANAugmented(torch.utils.data.Dataset):
         if missing:
             raise ConfigError(f"data.gan_augment redraws Faces rows; this training data has no {', '.join(missing)} (use a faces:<split> data spec)")
         yaw, expression = rng.choice(self.poses), rng.choice(self.expressions)
+        if self.augment.keep_expression:  # (drawn all the same, so the other items' draws do not move)
+            expression = source["expression"]
         person = self.people[source["identity"]]
         if self.generator is None:  # source: real, one of the GAN's people
             k = rng.randrange(len(self.gan_world.identities))

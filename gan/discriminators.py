@@ -61,3 +61,54 @@ class FaceDiscriminator(nn.Module):
             "expression": self.expression_head(h),
             "identity": self.identity_head(h),
         }
+
+
+@dataclass
+class SceneDiscriminatorConfig:
+    image_size: int = 64  # set from the Shapes world
+    width: int = 16  # channels after the first block; doubled at each halving, up to 8x
+    crop_size: int = 16  # each object is cut out at its box and resized to this (sg2im's object discriminator)
+    shapes: int = 6  # set from the Shapes world
+    colors: int = 7
+    sizes: int = 2
+
+
+class SceneDiscriminator(nn.Module):
+    """sg2im's two discriminators in one module (one optimizer): forward(images (B, 3, H, W), boxes
+    (B, O, 4) x0 y0 x1 y1 in [0, 1], objects (B, O) bool) -> {"adv" (B,) the whole image's score,
+    "obj_adv" (K,) each real object's crop's score, "shape", "color", "size" (K, n) the crops' attribute
+    logits (an auxiliary classifier, AC-GAN)}, K = the objects present, in (image, object) order."""
+
+    def __init__(self, cfg: SceneDiscriminatorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.image_blocks = _down_blocks(cfg.image_size, cfg.width)
+        self.image_adv = spectral_norm(nn.Linear(cfg.width * min(2 ** (len(self.image_blocks) - 1), 8), 1))
+        self.object_blocks = _down_blocks(cfg.crop_size, cfg.width)
+        c = cfg.width * min(2 ** (len(self.object_blocks) - 1), 8)
+        self.object_adv = spectral_norm(nn.Linear(c, 1))
+        self.heads = nn.ModuleDict({k: spectral_norm(nn.Linear(c, n)) for k, n in (("shape", cfg.shapes), ("color", cfg.colors), ("size", cfg.sizes))})
+
+    def forward(self, images: torch.Tensor, boxes: torch.Tensor, objects: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = F.relu(self.image_blocks(images)).sum(dim=(2, 3))
+        crops = crop_objects(images, boxes, objects, self.cfg.crop_size)
+        g = F.relu(self.object_blocks(crops)).sum(dim=(2, 3))
+        return {"adv": self.image_adv(h).squeeze(1), "obj_adv": self.object_adv(g).squeeze(1), **{k: head(g) for k, head in self.heads.items()}}
+
+
+def crop_objects(images: torch.Tensor, boxes: torch.Tensor, objects: torch.Tensor, size: int) -> torch.Tensor:
+    """Each present object's box cut out of its image and resized to size x size (torchvision's
+    roi_align): (K, 3, size, size) in (image, object) order."""
+    from torchvision.ops import roi_align
+
+    index = objects.nonzero()  # (K, 2): image, object
+    scale = torch.tensor([images.size(-1), images.size(-2)] * 2, device=boxes.device, dtype=images.dtype)
+    rois = torch.cat([index[:, :1].to(images.dtype), boxes[index[:, 0], index[:, 1]].to(images.dtype) * scale], dim=1)
+    return roi_align(images, rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+
+
+def _down_blocks(size: int, width: int) -> nn.Sequential:
+    """DownBlocks from size x size down to 4 x 4, widths doubling up to 8x."""
+    steps = int(math.log2(size // 4))
+    widths = [width * min(2**i, 8) for i in range(steps)]
+    return nn.Sequential(*[DownBlock(3 if i == 0 else widths[i - 1], w, first=i == 0) for i, w in enumerate(widths)])

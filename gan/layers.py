@@ -57,3 +57,45 @@ class UpBlock(nn.Module):
         h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class SPADE(nn.Module):
+    """Spatially-adaptive normalisation (Park et al. 2019): BatchNorm without its own affine; a scale
+    and a shift per pixel from the layout (1x1 convolutions: the layout already says where)."""
+
+    def __init__(self, channels: int, layout_dim: int, hidden: int = 32):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.shared = nn.Sequential(nn.Conv2d(layout_dim, hidden, 1), nn.ReLU())
+        self.affine = nn.Conv2d(hidden, 2 * channels, 1)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, layouts: dict[int, torch.Tensor]) -> torch.Tensor:
+        """layouts: the layout at each resolution (side -> (B, D, side, side)), see layout_pyramid."""
+        gamma, beta = self.affine(self.shared(layouts[x.shape[-1]])).chunk(2, dim=1)
+        return self.bn(x) * (1 + gamma) + beta
+
+
+def layout_pyramid(layout: torch.Tensor, smallest: int) -> dict[int, torch.Tensor]:
+    """The layout (B, D, S, S) average-pooled by 2 down to smallest x smallest: {side: layout at side}."""
+    out = {layout.shape[-1]: layout}
+    while layout.shape[-1] > smallest:
+        layout = F.avg_pool2d(layout, 2)
+        out[layout.shape[-1]] = layout
+    return out
+
+
+class SPADEUpBlock(nn.Module):
+    """UpBlock with SPADE in place of conditional BatchNorm: the layout decides each pixel's scale and shift."""
+
+    def __init__(self, c_in: int, c_out: int, layout_dim: int):
+        super().__init__()
+        self.norm1, self.norm2 = SPADE(c_in, layout_dim), SPADE(c_out, layout_dim)
+        self.conv1, self.conv2 = nn.Conv2d(c_in, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor, layouts: dict[int, torch.Tensor]) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.norm1(x, layouts)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), layouts)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))

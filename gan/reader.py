@@ -24,10 +24,11 @@ from vl.processing import VLProcessor
 
 
 @torch.no_grad()
-def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path, n: int, seed: int = 0) -> dict[str, float]:
+def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path, n: int, seed: int = 0, keep_expression: bool = False) -> dict[str, float]:
     """{"reader_real_expression_acc": the reader on n real test faces of its people at its training
     poses, "reader_gen_expression_acc": on the same faces redrawn at a random one of those poses and a
-    random expression}, and how many faces were read."""
+    random expression (keep_expression: each face's own expression, as data.gan_augment.keep_expression
+    draws them)}, and how many faces were read."""
     model, processor = VLModel.from_pretrained(reader).eval(), VLProcessor.from_pretrained(reader)
     head = model._task(None)
     labels = model.heads[head].cfg.labels
@@ -46,6 +47,8 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
     g = torch.Generator().manual_seed(seed)
     pose = torch.tensor([drawn.poses.index(poses[i]) for i in torch.randint(len(poses), (len(real),), generator=g).tolist()])
     target = [expressions[i] for i in torch.randint(len(expressions), (len(real),), generator=g).tolist()]
+    if keep_expression:
+        target = list(truth)
     expression = torch.tensor([drawn.expressions.index(e) for e in target])
     fake = torch.cat([redraw(generator, real[i : i + 256], pose[i : i + 256], expression[i : i + 256]) for i in range(0, len(real), 256)])
 
@@ -57,7 +60,8 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
         return out
 
     real_acc, gen_acc = _share_equal(read(real), truth), _share_equal(read(fake), target)
-    return {"reader_real_expression_acc": real_acc, "reader_gen_expression_acc": gen_acc, "reader_faces": len(real)}
+    key = "reader_gen_kept_expression_acc" if keep_expression else "reader_gen_expression_acc"
+    return {"reader_real_expression_acc": real_acc, key: gen_acc, "reader_faces": len(real)}
 
 
 def _share_equal(said: list[str], want: list[str]) -> float:

@@ -1,4 +1,5 @@
-"""Save and load a trained generator (safetensors + its resolved config), and draw faces with it."""
+"""Save and load a trained generator (safetensors + its resolved config) of either kind, redraw faces
+with a face generator, draw a scene graph written as JSON with a scene-graph generator."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from gan.config import GANExperimentConfig
+from gan.config import gan_config_class
+from gan.data import to_image
 from gan.generators import FaceGenerator
+from gan.graphs import GraphVocab, graph_from_json
+from gan.sg2im import SceneGraphGenerator
 from vl.config import load_config, save_config
+from vl.errors import ConfigError
 from vl.modeling import CheckpointError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
 
 
-def save_generator(generator: FaceGenerator, cfg: GANExperimentConfig, folder: str | Path) -> Path:
+def save_generator(generator: torch.nn.Module, cfg, folder: str | Path) -> Path:
     """folder/model.safetensors and folder/config.yaml, each written to a temporary name then renamed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,14 +35,20 @@ def save_generator(generator: FaceGenerator, cfg: GANExperimentConfig, folder: s
     return folder
 
 
-def load_generator(folder: str | Path) -> tuple[FaceGenerator, GANExperimentConfig]:
-    """The EMA generator saved by tasks.train_gan, in eval mode, and its experiment config."""
+def load_generator(folder: str | Path, kind: str | None = None):
+    """The EMA generator saved by tasks.train_gan, in eval mode, and its experiment config; with `kind`,
+    an error unless the generator is of that kind."""
     folder = Path(folder)
     for name in (WEIGHTS, CONFIG):
         if not (folder / name).is_file():
             raise CheckpointError(f"{folder} has no {name}; point at the generator/ folder a tasks.train_gan run writes")
-    cfg = load_config(GANExperimentConfig, folder / CONFIG)
-    generator = FaceGenerator(cfg.model.generator)
+    cfg = load_config(gan_config_class(folder / CONFIG, []), folder / CONFIG)
+    if kind is not None and cfg.kind != kind:
+        raise ConfigError(f"{folder} holds a {cfg.kind} generator; this needs a {kind} one")
+    if cfg.kind == "scene_graph":
+        generator = SceneGraphGenerator(cfg.model.generator, GraphVocab.of(cfg.data.shapes))
+    else:
+        generator = FaceGenerator(cfg.model.generator)
     try:
         generator.load_state_dict(load_file(folder / WEIGHTS))
     except RuntimeError as err:
@@ -51,3 +62,19 @@ def redraw(generator: FaceGenerator, images: torch.Tensor, pose: torch.Tensor, e
     code = generator.encode(images)
     z = None if noise else torch.zeros(images.size(0), generator.cfg.noise_dim, device=images.device)
     return generator.decode(code, pose, expression, z)
+
+
+@torch.no_grad()
+def sample_from_graph(generator: SceneGraphGenerator | str | Path, graph, noise: bool = False) -> dict:
+    """Draw a scene graph (a dict, a JSON string or a .json file: gan.graphs' format) with a scene-graph
+    generator (or the generator/ folder of its training run) -> {"image": PIL image, "boxes": each
+    object's box (x0, y0, x1, y1 in pixels), "layout": the graph's tensors and the raw outputs}."""
+    if not isinstance(generator, SceneGraphGenerator):
+        generator = load_generator(generator, kind="scene_graph")[0]
+    g = graph_from_json(graph, generator.vocab, generator.cfg.max_objects)
+    batch = {k: v[None] for k, v in g.items()}
+    z = torch.randn(1, generator.cfg.noise_dim) if noise else None
+    out = generator(batch, noise=z)
+    n = int(g["objects"].sum())
+    boxes = (out["boxes"][0, :n] * generator.cfg.image_size).tolist()
+    return {"image": to_image(out["image"][0]), "boxes": [tuple(round(v, 1) for v in b) for b in boxes], "graph": g, "outputs": out}

@@ -1,21 +1,26 @@
-"""One pose/expression GAN training run's players and steps: the targets both players share, the
-discriminator step, the generator step (DESIGN's GAN task contract, with paired L1 and optional
-classifier guidance) and the EMA generator's sample grid."""
+"""A GAN training run's players: GANPlayers holds what every kind shares (the generator, its EMA, the
+discriminator, both optimizers, the run's random stream and their saved state); FaceGAN is the
+pose/expression GAN's targets, discriminator step, generator step (DESIGN's GAN task contract, with
+paired L1 and optional classifier guidance) and sample grid. gan.scene_gan holds the scene-graph one."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from gan.config import GANExperimentConfig
-from gan.data import FaceTensors, to_image
+from gan.data import FaceTensors, stack_faces, to_image
 from gan.diffaugment import diff_augment
 from gan.discriminators import FaceDiscriminator
-from gan.evaluate import FaceClassifier
+from gan.evaluate import ClassifierConfig, FaceClassifier, classifier_at
 from gan.generators import FaceGenerator
 from gan.losses import aux_loss, d_hinge, g_hinge, r1_penalty
+from vl.data.faces.dataset import build_faces_dataset
 
 
 def ema_with_warmup(decay: float):
@@ -35,11 +40,52 @@ def ema_with_warmup(decay: float):
     return update
 
 
-class FaceGAN:
-    """The generator, its EMA, the discriminator and their optimizers."""
+class GANPlayers:
+    """The generator, its EMA, the discriminator, their optimizers and the run's random stream: what
+    tasks.train_gan prepares, checkpoints and resumes for every kind of GAN. A kind adds targets(batch),
+    discriminator_step, generator_step and sample_grid."""
+
+    def __init__(self, cfg, generator: nn.Module, discriminator: nn.Module):
+        t = cfg.train
+        self.cfg = cfg
+        self.generator, self.discriminator = generator, discriminator
+        self.ema = AveragedModel(self.generator, multi_avg_fn=ema_with_warmup(t.ema_decay), use_buffers=True)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=t.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=t.betas)
+        # the run's own random stream (targets, noise, DiffAugment), saved with each checkpoint, so a
+        # resumed run draws what an uninterrupted one would (a DataLoader draws from the global one)
+        self.rng = torch.Generator().manual_seed(t.seed)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.cfg.train.diffaugment, self.rng) if self.cfg.train.diffaugment else x
+
+    @torch.no_grad()
+    def update_ema(self, generator: nn.Module) -> None:
+        """EMA of the weights and BatchNorm statistics. Spectral norm's power-iteration vectors (the
+        encoder's `_u`, `_v` buffers) are copied, not averaged: an average of unit vectors is not one, and
+        in eval mode it would scale the weights by a wrong sigma."""
+        self.ema.update_parameters(generator)
+        for (name, ema_buffer), buffer in zip(self.ema.module.named_buffers(), generator.buffers()):
+            if name.endswith(("._u", "._v")):
+                ema_buffer.copy_(buffer)
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """What accelerate's state does not hold: the EMA generator and the run's random stream."""
+        return {"rng": self.rng.get_state(), **{f"ema.{k}": v for k, v in self.ema.state_dict().items()}}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "rng" not in tensors:
+            raise ValueError("the checkpoint has no GAN state (extra_state.safetensors); was it saved by tasks.train_gan?")
+        self.rng.set_state(tensors["rng"])
+        self.ema.load_state_dict({k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")})
+
+
+class FaceGAN(GANPlayers):
+    """The pose/expression GAN: DR-GAN's generator and multi-task discriminator."""
 
     def __init__(self, cfg: GANExperimentConfig, data: FaceTensors | None = None, teacher: FaceClassifier | None = None):
-        self.cfg, t = cfg, cfg.train
+        super().__init__(cfg, FaceGenerator(cfg.model.generator), FaceDiscriminator(cfg.model.discriminator))
+        t = cfg.train
         if t.teacher_weight > 0 and teacher is None:
             raise ValueError("train.teacher_weight > 0 needs the frozen face classifier: FaceGAN(cfg, data, teacher)")
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
@@ -49,14 +95,30 @@ class FaceGAN:
         self.same_person: dict[int, list[int]] = {}  # identity -> indices of its training faces
         for i, identity in enumerate(data.rows["identity"] if data is not None else []):
             self.same_person.setdefault(identity, []).append(i)
-        self.generator = FaceGenerator(cfg.model.generator)
-        self.discriminator = FaceDiscriminator(cfg.model.discriminator)
-        self.ema = AveragedModel(self.generator, multi_avg_fn=ema_with_warmup(t.ema_decay), use_buffers=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=t.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=t.betas)
-        # the run's own random stream (targets, noise, DiffAugment), saved with each checkpoint, so a
-        # resumed run draws what an uninterrupted one would (a DataLoader draws from the global one)
-        self.rng = torch.Generator().manual_seed(t.seed)
+
+    @classmethod
+    def build(cls, cfg: GANExperimentConfig, out: Path, accelerator) -> tuple[FaceGAN, FaceTensors]:
+        """The players and the training faces (what tasks.train_gan asks of every kind); with classifier
+        guidance, the teacher is trained first (once, on the main process) and reused on resume."""
+        t, faces = cfg.train, cfg.data.faces
+        rows = build_faces_dataset(faces, splits=[cfg.data.train])[cfg.data.train]
+        data = FaceTensors(rows, faces)
+        teacher = None
+        if t.teacher_weight > 0:
+            with accelerator.main_process_first():
+                teacher = classifier_at(
+                    out / "teacher", lambda: stack_faces(rows, faces), ClassifierConfig.of(faces), t.teacher_steps, t.seed + 1, "teacher on real faces"
+                ).to(accelerator.device)
+        return cls(cfg, data, teacher), data
+
+    def sample_sources(self, data: FaceTensors) -> torch.Tensor:
+        """Faces of the first sample_identities different people: the sample grid's rows."""
+        seen: dict[int, int] = {}
+        for i, identity in enumerate(data.rows["identity"]):
+            seen.setdefault(identity, i)
+            if len(seen) == self.cfg.train.sample_identities:
+                break
+        return torch.stack([data[i]["image"] for i in seen.values()])
 
     def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """What each face is redrawn as: {"pose", "expression"} (B,), plus "image" with paired training
@@ -77,9 +139,6 @@ class FaceGAN:
 
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.size(0), self.cfg.model.generator.noise_dim, generator=self.rng).to(like.device)
-
-    def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.cfg.train.diffaugment, self.rng) if self.cfg.train.diffaugment else x
 
     def discriminator_step(self, batch: dict[str, torch.Tensor], target: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
         """Hinge loss on real faces vs faces redrawn at the target pose and expression, + aux
@@ -136,16 +195,6 @@ class FaceGAN:
         return {"g/loss": loss.detach(), **logs}
 
     @torch.no_grad()
-    def update_ema(self, generator: FaceGenerator) -> None:
-        """EMA of the weights and BatchNorm statistics. Spectral norm's power-iteration vectors (the
-        encoder's `_u`, `_v` buffers) are copied, not averaged: an average of unit vectors is not one, and
-        in eval mode it would scale the weights by a wrong sigma."""
-        self.ema.update_parameters(generator)
-        for (name, ema_buffer), buffer in zip(self.ema.module.named_buffers(), generator.buffers()):
-            if name.endswith(("._u", "._v")):
-                ema_buffer.copy_(buffer)
-
-    @torch.no_grad()
     def sample_grid(self, sources: torch.Tensor) -> Image.Image:
         """(rows = source faces; columns = the source, then every pose x expression) drawn by the EMA
         generator with zero noise."""
@@ -159,13 +208,3 @@ class FaceGAN:
         grid = torch.stack(rows)  # (rows, 1 + P*E, 3, H, W)
         n_rows, n_cols, _, h, w = grid.shape
         return to_image(grid.permute(2, 0, 3, 1, 4).reshape(3, n_rows * h, n_cols * w))
-
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        """What accelerate's state does not hold: the EMA generator and the run's random stream."""
-        return {"rng": self.rng.get_state(), **{f"ema.{k}": v for k, v in self.ema.state_dict().items()}}
-
-    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "rng" not in tensors:
-            raise ValueError("the checkpoint has no GAN state (extra_state.safetensors); was it saved by tasks.train_gan?")
-        self.rng.set_state(tensors["rng"])
-        self.ema.load_state_dict({k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")})

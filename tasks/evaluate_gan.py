@@ -8,7 +8,8 @@ pose / expression / identity accuracy on generated views (each test face redrawn
 and expression), FD in the classifier's feature space, and CAS (a classifier trained on generated
 views only, tested on real faces); writes <generator>/examples.png (sources, then their redrawings).
 With --reader, also the independent read (gan/reader.py): another model, trained on other people,
-reads the target expression of its own people's faces redrawn at the poses it knows.
+reads the target expression of its own people's faces redrawn at the poses it knows, at a random
+expression and at the face's own (data.gan_augment.keep_expression's views).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    generator, cfg = load_generator(args.generator)
+    generator, cfg = load_generator(args.generator, kind="faces")
     # the judge sees every pose, whatever the GAN was trained on
     faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})
     test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics |= {f"cas_{k}_acc": v for k, v in accuracies(cas, test_x, {k: test_y[k] for k in ("pose", "expression")}).items()}
     if args.reader:
         metrics |= independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed)
+        metrics |= independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed, keep_expression=True)
     out = args.out or args.generator / "scores.json"
     out.write_text(json.dumps({**metrics, "generator": str(args.generator), "classifier": str(folder), "n": len(test_x)}, indent=1))
     _examples(test_x[:8], fake[:8], args.generator / "examples.png")

@@ -1,11 +1,14 @@
-"""Train the pose/expression face GAN.
+"""Train a GAN: the pose/expression face GAN or the scene-graph GAN (the config's `kind`), one loop.
 
     accelerate launch -m tasks.train_gan --config configs/gan/faces.yaml [train.steps=2000 ...] [--resume latest]
+    accelerate launch -m tasks.train_gan --config configs/gan/scene_graph.yaml
 
 Writes <output_dir>/config.yaml (resolved), checkpoints/step_*/ (accelerate state: both players, the
-EMA generator, optimizers, RNG), samples/step_*.png (rows: identities; columns: the source face, then
-every pose x expression), logs/, and generator/ (the EMA generator: model.safetensors + config.yaml).
-A non-finite loss stops the run with exit status 1 and keeps the last good checkpoint.
+EMA generator, optimizers, RNG), samples/step_*.png (faces: rows are identities, columns the source
+face then every pose x expression; scene graphs: rows are scenes, columns the graph as text, the
+predicted layout, the generated image, the real render), logs/, and generator/ (the EMA generator:
+model.safetensors + config.yaml). A non-finite loss stops the run with exit status 1 and keeps the last
+good checkpoint.
 """
 
 from __future__ import annotations
@@ -18,17 +21,13 @@ import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from gan.config import GANExperimentConfig
-from gan.data import FaceTensors, stack_faces
-from gan.evaluate import ClassifierConfig, classifier_at
+from gan.config import gan_config_class
 from gan.sample import save_generator
-from gan.train import FaceGAN
 from tasks.common import checkpoint
 from tasks.common.accelerator import new_accelerator
 from tasks.common.cli import cli, training_args
 from tasks.common.loop import endless
 from vl.config import load_config, save_config
-from vl.data.faces.dataset import build_faces_dataset
 from vl.data.specs import EpochSampler
 from vl.errors import ConfigError
 
@@ -36,30 +35,21 @@ from vl.errors import ConfigError
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = training_args(argv, "tasks.train_gan", __doc__, "configs/gan/faces.yaml")
-    cfg = load_config(GANExperimentConfig, args.config, args.overrides)
+    cfg = load_config(gan_config_class(args.config, args.overrides), args.config, args.overrides)
     t, out = cfg.train, Path(cfg.train.output_dir)
     accelerator = new_accelerator(out, t.mixed_precision, t.trackers)
     set_seed(t.seed)
     if accelerator.is_main_process:
         save_config(cfg, out / "config.yaml")
-    rows = build_faces_dataset(cfg.data.faces, splits=[cfg.data.train])[cfg.data.train]
-    data = FaceTensors(rows, cfg.data.faces)
+    gan, data = players(cfg.kind).build(cfg, out, accelerator)
     loader = torch.utils.data.DataLoader(
         data, batch_size=t.batch_size, sampler=EpochSampler(len(data), t.seed), drop_last=True, num_workers=cfg.data.num_workers
     )
     if len(loader) == 0:
-        raise ConfigError(f"data.train has {len(data)} faces, fewer than one batch of {t.batch_size}; lower train.batch_size")
-    teacher = None
-    if t.teacher_weight > 0:  # trained once (on the main process) and reused on resume
-        faces = cfg.data.faces
-        with accelerator.main_process_first():
-            teacher = classifier_at(
-                out / "teacher", lambda: stack_faces(rows, faces), ClassifierConfig.of(faces), t.teacher_steps, t.seed + 1, "teacher on real faces"
-            ).to(accelerator.device)
-    gan = FaceGAN(cfg, data, teacher)
+        raise ConfigError(f"data.train has {len(data)} examples, fewer than one batch of {t.batch_size}; lower train.batch_size")
+    sources = to_device(gan.sample_sources(data), accelerator.device)
     gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader = accelerator.prepare(gan.generator, gan.discriminator, gan.opt_g, gan.opt_d, loader)
     gan.ema.to(accelerator.device)
-    sources = torch.stack([data[i]["image"] for i in _distinct_identities(rows, t.sample_identities)]).to(accelerator.device)
     step = 0
     if args.resume:
         path = checkpoint.resolve(args.resume, out)
@@ -68,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         accelerator.print(f"resumed from {path} at step {step}")
     accelerator.init_trackers("vl-gan")
     n_g, n_d = (sum(p.numel() for p in m.parameters()) for m in (gan.generator, gan.discriminator))
-    accelerator.print(f"face GAN: generator {n_g / 1e6:.2f}M, discriminator {n_d / 1e6:.2f}M parameters; {len(data)} faces; device {accelerator.device}")
+    accelerator.print(
+        f"{cfg.kind} GAN: generator {n_g / 1e6:.2f}M, discriminator {n_d / 1e6:.2f}M parameters; {len(data)} examples; device {accelerator.device}"
+    )
     batches = endless(loader, accelerator, skip=step)
     bar = tqdm(total=t.steps, initial=step, desc="train gan", unit="step", disable=not accelerator.is_main_process)
     start, sums, logged = time.perf_counter(), {}, {}
@@ -105,22 +97,24 @@ def main(argv: list[str] | None = None) -> int:
         save_generator(gan.ema.module, cfg, out / "generator")
     accelerator.end_training()
     minutes, seconds = divmod(int(time.perf_counter() - start), 60)
-    accelerator.print(
-        f"done: {t.steps} steps in {minutes}m{seconds:02d}s, d loss {logged.get('train/d/loss', float('nan')):.3f}, "
-        f"g loss {logged.get('train/g/loss', float('nan')):.3f}, recon {logged.get('train/g/recon', float('nan')):.3f}; "
-        f"generator saved to {out / 'generator'}, samples in {out / 'samples'}"
-    )
+    losses = ", ".join(f"{k.removeprefix('train/')} {v:.3f}" for k, v in logged.items() if k.endswith(("d/loss", "g/loss", "recon", "l1", "box")))
+    accelerator.print(f"done: {t.steps} steps in {minutes}m{seconds:02d}s, {losses}; generator saved to {out / 'generator'}, samples in {out / 'samples'}")
     return 0
 
 
-def _distinct_identities(rows, n: int) -> list[int]:
-    """Indices of the first rows of n different people (the sample grid's rows)."""
-    seen: dict[int, int] = {}
-    for i, identity in enumerate(rows["identity"]):
-        seen.setdefault(identity, i)
-        if len(seen) == n:
-            break
-    return list(seen.values())
+def players(kind: str):
+    """The players class of a GAN kind (imported only when asked for)."""
+    if kind == "scene_graph":
+        from gan.scene_gan import SceneGraphGAN
+
+        return SceneGraphGAN
+    from gan.train import FaceGAN
+
+    return FaceGAN
+
+
+def to_device(x, device):
+    return {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,20 @@ def test_gan_views_join_the_training_set(generator, tmp_path):
     assert train.main(["--config", FACES, f"train.output_dir={tmp_path}", f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5"]) == 0
 
 
+def test_kept_expression_views_change_only_the_pose(generator):
+    from accelerate import Accelerator
+
+    views = [f"data.gan_augment.generator={generator}", "data.gan_augment.ratio=0.5", "data.gan_augment.poses=[30,-30]"]
+    plain = MultiTask(load_config(ExperimentConfig, FACES, views), Accelerator(cpu=True)).parts["expression"].train_items()
+    kept = MultiTask(load_config(ExperimentConfig, FACES, [*views, "data.gan_augment.keep_expression=true"]), Accelerator(cpu=True)).parts["expression"]
+    kept = kept.train_items()
+    for j in range(12):
+        source = kept[kept._draw(j)[1]]
+        assert kept[24 + j]["expression"] == source["expression"] == kept[24 + j]["label"]
+        assert kept[24 + j]["yaw"] == plain[24 + j]["yaw"]  # the same poses as without the option
+    assert any(plain[24 + j]["expression"] != kept[24 + j]["expression"] for j in range(12))
+
+
 def test_gan_views_join_a_captioning_set_with_captions_of_the_new_view(generator, tmp_path):
     import yaml
     from accelerate import Accelerator

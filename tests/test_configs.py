@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 from accelerate.commands.config.config_args import ClusterConfig
 
-from gan.config import GANExperimentConfig
+from gan.config import GAN_CONFIGS, gan_config_class
 from vl.config import load_config
 from vl.data.shapes import ShapesConfig
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-GAN_RUNS = [ROOT / "configs" / "gan" / "faces.yaml"]  # tasks.train_gan configs
+GAN_RUNS = [ROOT / "configs" / "gan" / name for name in ("faces.yaml", "scene_graph.yaml")]  # tasks.train_gan configs
 DISTILL = sorted((ROOT / "configs" / "distill").glob("*.yaml"))  # tasks.distill configs
 EXPERIMENTS = sorted(
     p for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name not in ("accelerate", "distill") and p.name != "world.yaml" and p not in GAN_RUNS
@@ -47,9 +47,10 @@ def test_distill_configs_load(path, tmp_path):
     assert set(cfg.task_configs()) <= set(cfg.model.heads)
 
 
-@pytest.mark.parametrize("path", GAN_RUNS + [ROOT / "tests" / "tiny_gan.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", GAN_RUNS + [ROOT / "tests" / "tiny_gan.yaml", ROOT / "tests" / "tiny_scene_gan.yaml"], ids=lambda p: p.name)
 def test_gan_configs_load(path):
-    assert isinstance(load_config(GANExperimentConfig, path), GANExperimentConfig)
+    cls = gan_config_class(path, [])
+    assert isinstance(load_config(cls, path), cls) and cls in GAN_CONFIGS.values()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)

@@ -104,8 +104,10 @@ class ClassicAugmentConfig:
 
 @dataclass
 class GANAugmentConfig:
-    """Synthetic faces mixed into a Faces training set: each is a real training face redrawn by a
-    trained pose/expression generator at another pose and expression (labels and captions follow)."""
+    """Synthetic training data from a trained GAN (the kind its generator's config names). A face
+    generator: real training faces redrawn at another pose and expression (labels and captions follow).
+    A scene-graph generator: Shapes scenes holding `pairs` drawn at their true layout, with the captions,
+    questions and tags of their graphs (gan.scene_augment; the rows of data spec shapes:gan)."""
 
     generator: str = ""  # the generator/ folder of a tasks.train_gan run
     # real: the ceiling the views approximate, for experiments: no redrawing, but real renders of the
@@ -113,8 +115,12 @@ class GANAugmentConfig:
     # then also name a tasks.train_gan YAML config (only its data.faces is read)
     source: Literal["generator", "real"] = "generator"
     ratio: float = 0.0  # synthetic items per real item (0: off)
-    poses: list[int] | None = None  # target yaw angles (None: every pose the generator draws)
-    expressions: list[str] | None = None  # target expressions (None: all)
+    poses: list[int] | None = None  # faces: target yaw angles (None: every pose the generator draws)
+    expressions: list[str] | None = None  # faces: target expressions (None: all)
+    # faces: keep each face's own expression (only the pose changes): views whose captions and labels
+    # cannot be wrong about the expression when the generator draws poses better than expressions
+    keep_expression: bool = False
+    pairs: list[str] | None = None  # scene graphs: the color+shape pairs each added scene holds (None: the world's held-out pairs)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@ image decoding that names bad files, (image, caption) pairs, and the epoch sampl
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from vl.data.faces.dataset import build_faces_dataset
 from vl.data.images import read_image
 from vl.data.karpathy import load_karpathy
 from vl.data.msrvtt import load_msrvtt
-from vl.data.shapes import SPLITS, ShapesConfig
+from vl.data.shapes import SPLITS
 from vl.data.shapes.dataset import build_dataset, to_caption_dataset, to_vqa_dataset
 from vl.data.shapes.questions import QUESTION_FAMILIES
 from vl.data.shapes360 import SPLITS as SHAPES360_SPLITS
@@ -41,6 +42,9 @@ EVENT_SPEC_HELP = "shapes_video:<split> | activitynet:<activitynet.json>:<video 
 MEDIA_KEYS = ("image", "frames", "video")  # what a row's media is in: an image, a clip's stored frames, a video file
 
 
+SYNTHETIC_SPLIT = "gan"  # shapes:gan, the scenes a scene-graph GAN draws for data.gan_augment
+
+
 def _parse(spec: str) -> tuple[str, list[str]]:
     kind, _, rest = spec.partition(":")
     return kind, rest.split(":") if rest else []
@@ -57,9 +61,13 @@ def _world_split(spec: str, world: str, cfg: Any, known: tuple[str, ...], limit:
     return split, replace(cfg, splits={**cfg.splits, split: n})
 
 
-def _shapes(spec: str, shapes: ShapesConfig, limit: int | None) -> Dataset:
-    """A whole Shapes split (images, captions, questions, tags, scene graph), its first `limit` images."""
-    split, cfg = _world_split(spec, "shapes", shapes, SPLITS, limit)
+def _shapes(spec: str, data: Any, limit: int | None) -> Dataset:
+    """A whole Shapes split (images, captions, questions, tags, scene graph), its first `limit` images.
+    `shapes:gan` is the scenes data.gan_augment synthesizes with a scene-graph generator (gan.scene_augment)."""
+    if spec == f"shapes:{SYNTHETIC_SPLIT}":
+        rows = importlib.import_module("gan.scene_augment").synthetic_scenes(data.shapes, data.gan_augment)
+        return rows.select(range(min(limit, len(rows)))) if limit is not None else rows
+    split, cfg = _world_split(spec, "shapes", data.shapes, SPLITS, limit)
     return build_dataset(cfg, splits=[split])[split]
 
 
@@ -95,7 +103,7 @@ def open_vqa(spec: str, data: Any, limit: int | None = None) -> Dataset:
     the question's family) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = to_vqa_dataset(_shapes(spec, data.shapes, limit))
+        ds = to_vqa_dataset(_shapes(spec, data, limit))
         ds = ds.map(lambda t: {"question_family": [QUESTION_FAMILIES[x] for x in t]}, input_columns="question_type", batched=True)
     elif kind == "vqa" and len(parts) == 3:
         ds = load_vqa(*parts)
@@ -133,7 +141,7 @@ def open_tags(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """Tagging rows (image, image_id, tags) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = _shapes(spec, data.shapes, limit).select_columns(["image", "image_id", "tags"])
+        ds = _shapes(spec, data, limit).select_columns(["image", "image_id", "tags"])
     elif kind == "shapes360" and len(parts) in (1, 2):
         split, cfg = _world_split(spec, "shapes360", data.shapes360, SHAPES360_SPLITS, limit)
         roll = int(parts[1]) if len(parts) > 1 else 0  # pixels: the same panoramas from another heading
@@ -149,7 +157,7 @@ def open_captions(spec: str, data: Any, limit: int | None = None) -> Dataset:
     labels (identity, yaw, expression), which GAN augmentation redraws and the face truth reader reads."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        shapes = _shapes(spec, data.shapes, limit)
+        shapes = _shapes(spec, data, limit)
         ds = to_caption_dataset(shapes).add_column("scene", shapes["scene"])  # the scene: is a caption true of it?
     elif kind == "faces" and len(parts) == 1:
         ds = _faces(spec, data.faces, limit)

@@ -29,7 +29,7 @@ from accelerate.utils import gather_object
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from vl.data.augment import classic_augmentation, with_synthetic_views
+from vl.data.augment import classic_augmentation, with_synthetic_rows, with_synthetic_views
 from vl.data.specs import CaptionPairs, ImageReader, column, image_id_column, seeded_loader
 from vl.encoders.build import encoder_frames
 from vl.errors import ConfigError
@@ -122,7 +122,7 @@ class TaskKind:
 
     # --- shared: data, the one input path, training --------------------------------------------------
     def load(self) -> None:
-        self.train_rows = self.open(self.train_spec)
+        self.train_rows = with_synthetic_rows(self.open(self.train_spec), self.train_spec, self.cfg.data, self.open)
         self.eval_rows = self.open(self.eval_spec, limit=self.cfg.data.eval_images)
 
     def bind(self, processor: VLProcessor, model: VLModel) -> None:

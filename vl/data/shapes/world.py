@@ -48,10 +48,15 @@ class ShapesWorld:
     def scene(self, split: str, index: int) -> Scene:
         """The scene (objects, boxes, relations) of item `index` of `split`."""
         self.check(split, index)
-        cfg, rng = self.cfg, self._rng(split, index, "scene")
+        return self.draw_scene(self._rng(split, index, "scene"), self.cfg.heldout_pairs if split == "test_heldout" else None)
+
+    def draw_scene(self, rng: random.Random, with_pairs: list[str] | None = None) -> Scene:
+        """A scene from a random stream: with_pairs given, one of those color+shape pairs for sure and
+        the rest from every pair (test_heldout's scenes); else never a held-out pair."""
+        cfg = self.cfg
         n = rng.randint(cfg.min_objects, cfg.max_objects)
-        if split == "test_heldout":  # one held-out pair for sure, the rest from every pair
-            color, shape = rng.choice(cfg.heldout_pairs).split(" ")
+        if with_pairs:
+            color, shape = rng.choice(with_pairs).split(" ")
             colors = [color] + rng.sample([c for c in cfg.colors if c != color], n - 1)
             shapes = [shape] + [rng.choice(cfg.shapes) for _ in colors[1:]]
         else:
@@ -66,13 +71,20 @@ class ShapesWorld:
 
     def item(self, split: str, index: int) -> dict[str, Any]:
         """One record: image (PIL), ids, scene graph, reference captions, QA pairs and tags."""
-        cfg, scene = self.cfg, self.scene(split, index)
+        scene = self.scene(split, index)
         image_id = SPLIT_NUMBERS[split] * ID_STRIDE + index
-        captions = write_captions(scene, self._rng(split, index, "captions"), cfg.captions_per_image, cfg.background)
         avoid = set() if split == "test_heldout" else self.heldout
-        qas = write_questions(scene, self._rng(split, index, "questions"), cfg.shapes, cfg.sizes, avoid)
+        return self.describe(scene, self.image(scene), split, image_id, self._rng(split, index, "captions"), self._rng(split, index, "questions"), avoid)
+
+    def describe(
+        self, scene: Scene, image: Image.Image, split: str, image_id: int, caption_rng: random.Random, question_rng: random.Random, avoid: set[str]
+    ) -> dict[str, Any]:
+        """A scene's record with the given image: its captions, QA pairs (none about the `avoid` pairs), tags."""
+        cfg = self.cfg
+        captions = write_captions(scene, caption_rng, cfg.captions_per_image, cfg.background)
+        qas = write_questions(scene, question_rng, cfg.shapes, cfg.sizes, avoid)
         return {
-            "image": self.image(scene),
+            "image": image,
             "image_id": image_id,
             "split": split,
             "file_name": vqa_image_name(split, image_id, ".png"),  # COCO/VQA naming, PNG (lossless)

@@ -1,0 +1,121 @@
+"""Score a scene-graph generator against the Shapes world's exact truth (gan/scene_evaluate.py).
+
+    python -m tasks.evaluate_scene_gan --generator runs/gan-scenes/generator --reader runs/shapes-reasoning-film/model [--n 500]
+
+For each split (default: test, and test_heldout whose every scene holds a color+shape pair the
+generator never saw), the first n scenes are drawn from their complete graphs: predicted boxes
+against the true ones, then the reader (a tasks.train model with vqa and/or tag heads, trained on real
+scenes) reads the generated images and, beside them, the real renders of the same graphs; FD in the
+reader's feature space with the real-vs-real floor (real val images against real ones). Prints a
+table, writes <generator>/scene_scores.json and <generator>/scene_examples.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from gan.graphs import ShapesScenes
+from gan.sample import load_generator
+from gan.scene_evaluate import draw_split, image_ids, read_with, reader_fd
+from gan.scene_gan import GRAPH_KEYS, graph_grid
+from tasks.common.cli import cli, require_model_folder
+from tasks.evaluate import saved_experiment
+from vl.errors import ConfigError
+from vl.modeling import VLModel
+from vl.processing import VLProcessor
+
+# what the reader's question types say about a generated image
+ATTRIBUTE_TYPES, RELATION_TYPES, PLACE_TYPES = ("shape", "size"), ("relative_position", "closest", "farthest"), ("horizontal", "vertical")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tasks.evaluate_scene_gan", description=__doc__.split("\n")[0])
+    p.add_argument("--generator", type=Path, required=True, help="the generator/ folder a scene-graph tasks.train_gan run writes")
+    p.add_argument("--reader", type=Path, required=True, help="a tasks.train model folder with vqa and/or tag heads, trained on real Shapes scenes")
+    p.add_argument("--n", type=int, default=500, help="scenes per split")
+    p.add_argument("--splits", default="test,test_heldout", help="Shapes splits, comma-separated")
+    p.add_argument("--out", type=Path, default=None, help="scores JSON (default: <generator>/scene_scores.json)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    require_model_folder(args.reader)
+    generator, cfg = load_generator(args.generator, kind="scene_graph")
+    model, processor = VLModel.from_pretrained(args.reader).eval(), VLProcessor.from_pretrained(args.reader)
+    reader_cfg = saved_experiment(args.reader)
+    heads = [t for t in model.heads if model.config.heads[t]["type"] in ("vqa", "tag")]
+    if not heads:
+        raise ConfigError(f"the reader {args.reader} has no vqa or tag head; give a model trained with them (configs/shapes/reasoning_film.yaml)")
+    world = cfg.data.shapes
+    if reader_cfg.data.shapes != world:
+        print("warning: the reader was trained on a Shapes world configured differently from the generator's")
+    scores: dict = {"generator": str(args.generator), "reader": str(args.reader), "scenes_per_split": args.n}
+    with torch.no_grad():
+        for split in args.splits.split(","):
+            drawn = draw_split(generator, world, split, args.n)
+            generated = dict(zip(image_ids(split, args.n), drawn["images"]))
+            result = {"layout": drawn["layout"]}
+            for task in heads:
+                result[task] = {
+                    "real": read_with(model, processor, reader_cfg, task, split, args.n, None),
+                    "generated": read_with(model, processor, reader_cfg, task, split, args.n, generated),
+                }
+            real = torch.stack([ShapesScenes(world, split, 4, size=args.n)[i]["image"] for i in range(args.n)])
+            floor = torch.stack([ShapesScenes(world, "val", 4, size=args.n)[i]["image"] for i in range(args.n)])
+            result["fd"] = {
+                "generated_vs_real": reader_fd(model, processor, real, drawn["pixels"]),
+                "real_val_vs_real": reader_fd(model, processor, real, floor),
+            }
+            scores[split] = result
+            print(table(split, result))
+    out = args.out or args.generator / "scene_scores.json"
+    out.write_text(json.dumps(scores, indent=1))
+    examples = []
+    for split in args.splits.split(","):
+        data = ShapesScenes(world, split, cfg.model.generator.mask_size, size=4)
+        items = [data[i] for i in range(4)]
+        examples.append({k: torch.stack([it[k] for it in items]) for k in items[0]})
+    batch = {k: torch.cat([e[k] for e in examples]) for k in examples[0]}
+    with torch.no_grad():
+        graph_grid(batch, generator({k: batch[k] for k in GRAPH_KEYS}), generator.vocab).save(args.generator / "scene_examples.png")
+    print(f"wrote {out} and {args.generator / 'scene_examples.png'}")
+    return 0
+
+
+def table(split: str, r: dict) -> str:
+    lay = r["layout"]
+    rows = [
+        f"{split}: layouts of {lay['objects']} objects: box IoU {lay['box_iou']:.3f} (R@0.5 {lay['box_R@0.5']:.3f}, R@0.3 {lay['box_R@0.3']:.3f}), "
+        f"centre error {lay['centre_error_px']:.1f} px, size error {lay['size_error_px']:.1f} px, spatial triples kept {lay['spatial_triples_kept']:.3f}",
+        f"  {'read by the reader':34} {'real':>8} {'generated':>10}",
+    ]
+    for task in ("vqa", "tag"):
+        if task not in r:
+            continue
+        real, gen = r[task]["real"], r[task]["generated"]
+        keys = (
+            ["accuracy", "non-relational", "relational"] + [f"type/{t}" for t in ATTRIBUTE_TYPES + RELATION_TYPES + PLACE_TYPES]
+            if task == "vqa"
+            else [
+                "mAP",
+                "F1",
+                "composed_recall",
+                "composed_precision",
+            ]
+        )
+        rows += [f"  {task + ' ' + k:34} {real[k]:8.3f} {gen[k]:10.3f}" for k in keys if k in real and k in gen]
+    rows.append(
+        f"  FD in the reader's features: generated vs real {r['fd']['generated_vs_real']:.2f}; real val vs real (floor) {r['fd']['real_val_vs_real']:.2f}"
+    )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

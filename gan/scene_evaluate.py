@@ -87,15 +87,15 @@ def layout_scores(
 
 
 def with_images(rows: Dataset, images: dict[int, Image.Image]) -> Dataset:
-    """rows (any Shapes task form, an image_id column) with each image replaced by images[image_id]."""
+    """rows (any Shapes task form, an image_id column, images undecoded as the task kinds keep them) with
+    each image replaced by images[image_id], as PNG bytes."""
     png = {}
     for image_id, im in images.items():
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         png[image_id] = buf.getvalue()
     plain = rows.cast_column("image", ImageFeature(decode=False))
-    swapped = plain.map(lambda r: {"image": {"bytes": png[r["image_id"]], "path": None}}, desc="swap in generated images")
-    return swapped.cast_column("image", ImageFeature())
+    return plain.map(lambda r: {"image": {"bytes": png[r["image_id"]], "path": None}}, features=plain.features, desc="swap in generated images")
 
 
 def read_with(model, processor, cfg, task: str, split: str, n: int, images: dict[int, Image.Image] | None) -> dict[str, float]:

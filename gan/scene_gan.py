@@ -122,7 +122,7 @@ def graph_grid(graphs: dict[str, torch.Tensor], out: dict[str, torch.Tensor], vo
         if "image" in graphs:
             panels.append(graphs["image"][i])
         row = Image.new("RGB", (text_width + len(panels) * tile, tile), "white")
-        ImageDraw.Draw(row).multiline_text((4, 4), "\n".join(graph_to_text(graph, vocab)), fill="black", spacing=2)
+        ImageDraw.Draw(row).multiline_text((4, 4), "\n".join(graph_to_text(graph, vocab, max_triples=2)), fill="black", spacing=2)
         for k, panel in enumerate(panels):
             row.paste(to_image(panel).resize((tile, tile), Image.NEAREST), (text_width + k * tile, 0))
         rows.append(row)

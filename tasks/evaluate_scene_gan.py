@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"the reader {args.reader} has no vqa or tag head; give a model trained with them (configs/shapes/reasoning_film.yaml)")
     world = cfg.data.shapes
     if reader_cfg.data.shapes != world:
-        print("warning: the reader was trained on a Shapes world configured differently from the generator's")
+        print("note: the reader was trained on a Shapes world configured otherwise; it reads the generator's world")
+        reader_cfg = replace(reader_cfg, data=replace(reader_cfg.data, shapes=world))
     scores: dict = {"generator": str(args.generator), "reader": str(args.reader), "scenes_per_split": args.n}
     with torch.no_grad():
         for split in args.splits.split(","):
@@ -63,10 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             generated = dict(zip(image_ids(split, args.n), drawn["images"]))
             result = {"layout": drawn["layout"]}
             for task in heads:
-                result[task] = {
-                    "real": read_with(model, processor, reader_cfg, task, split, args.n, None),
-                    "generated": read_with(model, processor, reader_cfg, task, split, args.n, generated),
-                }
+                try:
+                    result[task] = {
+                        "real": read_with(model, processor, reader_cfg, task, split, args.n, None),
+                        "generated": read_with(model, processor, reader_cfg, task, split, args.n, generated),
+                    }
+                except ValueError as err:  # e.g. none of the reader's tags in these scenes: its metrics are undefined
+                    result[task] = {"skipped": str(err)}
             real = torch.stack([ShapesScenes(world, split, 4, size=args.n)[i]["image"] for i in range(args.n)])
             floor = torch.stack([ShapesScenes(world, "val", 4, size=args.n)[i]["image"] for i in range(args.n)])
             result["fd"] = {
@@ -97,7 +102,8 @@ def table(split: str, r: dict) -> str:
         f"  {'read by the reader':34} {'real':>8} {'generated':>10}",
     ]
     for task in ("vqa", "tag"):
-        if task not in r:
+        if task not in r or "skipped" in r[task]:
+            rows += [f"  {task}: skipped ({r[task]['skipped']})"] if task in r else []
             continue
         real, gen = r[task]["real"], r[task]["generated"]
         keys = (

@@ -203,3 +203,33 @@ def test_training_scenes_are_the_worlds_items():
     item = ShapesScenes(world, "train", 8)[5]
     real = np.asarray(ShapesWorld(world).item("train", 5)["image"], dtype=np.float32) / 127.5 - 1
     assert np.allclose(item["image"].permute(1, 2, 0).numpy(), real)
+
+
+def test_the_readme_draws_a_graph_as_written(tiny_generator, tmp_path, monkeypatch, capsys):
+    import re
+
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
+    section = readme.split("## The scene-graph GAN\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    (tmp_path / "runs/gan-scenes").mkdir(parents=True)
+    (tmp_path / "runs/gan-scenes/generator").symlink_to(tiny_generator)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 (our own README)
+    assert Image.open(tmp_path / "scene.png").size == (32, 32) and capsys.readouterr().out.startswith("[(")
+
+
+def test_evaluate_scene_gan_scores_layouts_and_reads_both_images(tiny_generator, tmp_path, capsys):
+    from tasks import evaluate_scene_gan
+
+    from .tiny_models import every_head_model
+
+    reader = every_head_model(tmp_path / "reader")
+    out = tmp_path / "scores.json"
+    assert evaluate_scene_gan.main(["--generator", str(tiny_generator), "--reader", str(reader), "--n", "8", "--out", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    for split in ("test", "test_heldout"):
+        assert 0 <= scores[split]["layout"]["box_iou"] <= 1 and scores[split]["layout"]["objects"] >= 8
+        assert {"real", "generated"} <= scores[split]["vqa"].keys() and "accuracy" in scores[split]["vqa"]["generated"]
+        assert "tag" in scores[split]  # scored, or skipped with the reason (the tiny reader's 3 tags may be absent)
+        assert scores[split]["fd"]["generated_vs_real"] >= 0
+    assert (tiny_generator / "scene_examples.png").is_file() and "box IoU" in capsys.readouterr().out

@@ -1,0 +1,139 @@
+"""Issue 18's compositional augmentation, scored: models trained without, with GAN-drawn and with real
+scenes of the held-out color+shape pairs (configs/gan/exp_compositional.yaml), read on test_heldout
+(every scene holds a held-out pair) and on test (in distribution).
+
+    python bench/compositional.py runs/compositional-none runs/compositional-gan runs/compositional-real [--n 500]
+
+Per model: tags -- the held-out pairs' mean AP (from the head's own outputs when its vocabulary has
+them, else from its composed pair scores) and their recall at the saved threshold; VQA -- official
+accuracy on test_heldout, on its questions that name a held-out object's color (the object is then the
+held-out pair), and on test; captions -- the share of captions with every claim true, and of captions
+that name the held-out pair (color and shape) when the image holds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.classification import binary_average_precision
+
+from tasks.evaluate import saved_experiment
+from vl.data.shapes.catalog import SHAPE_WORDS
+from vl.data.specs import column
+from vl.metrics import vqa_accuracy
+from vl.modeling import VLModel
+from vl.processing import VLProcessor
+from vl.tasks import task_kind
+from vl.tasks.base import TaskConfig
+
+
+def outputs(model, processor, cfg, task: str, spec: str, n: int):
+    kind = task_kind(model, task)(task, cfg, TaskConfig(eval=spec))
+    kind.bind(processor, model)
+    rows = kind.open(spec, n)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return kind, rows, kind.infer(model, rows)
+
+
+def held_out_objects(cfg, spec: str, n: int) -> dict[int, list[tuple[str, str]]]:
+    """image_id -> the (color, shape) held-out pairs its scene holds."""
+    from vl.data.specs import open_captions
+
+    rows = open_captions(spec, cfg.data, n)
+    held = set(cfg.data.shapes.heldout_pairs)
+    return {
+        i: [(o["color"], o["shape"]) for o in s["objects"] if f"{o['color']} {o['shape']}" in held]
+        for i, s in zip(column(rows, "image_id"), column(rows, "scene"))
+    }
+
+
+def tag_scores(model, processor, cfg, n: int) -> dict[str, float]:
+    kind, rows, out = outputs(model, processor, cfg, "tag", "shapes:test_heldout", n)
+    head, tags = kind.head, column(rows, "tags")
+    order = sorted(out)
+    aps, hits, total = [], 0, 0
+    for pair in cfg.data.shapes.heldout_pairs:
+        target = torch.tensor([pair in tags[i] for i in order], dtype=torch.long)
+        if pair in head.cfg.tags:
+            k, threshold, source = head.cfg.tags.index(pair), head.cfg.threshold, "probs"
+        else:
+            k, threshold, source = head.composable.index(pair), head.cfg.pair_threshold, "composed"
+        score = torch.tensor([out[i][source][k] for i in order])
+        aps.append(binary_average_precision(score, target).item())
+        hits += int(((score > threshold) & (target == 1)).sum())
+        total += int(target.sum())
+    return {
+        "heldout_pair_AP": sum(aps) / len(aps),
+        "heldout_pair_recall": hits / max(total, 1),
+        "vocabulary_has_pairs": all(p in head.cfg.tags for p in cfg.data.shapes.heldout_pairs),
+    }
+
+
+def vqa_scores(model, processor, cfg, n: int) -> dict[str, float]:
+    result = {}
+    for split in ("test_heldout", "test"):
+        kind, rows, out = outputs(model, processor, cfg, "vqa", f"shapes:{split}", n)
+        records, preds = kind._records(rows, out)
+        acc = vqa_accuracy(records, preds, version=cfg.evaluation.vqa_eval)
+        result[f"{split}/accuracy"] = acc["overall"]
+        if split == "test_heldout":
+            held = held_out_objects(cfg, f"shapes:{split}", n)
+            questions, ids = column(rows, "question"), column(rows, "image_id")
+            about = [
+                acc["perQuestion"][r["question_id"]]
+                for r, i in zip(records, sorted(out))
+                if any(re.search(rf"\b{c}\b", questions[i]) for c, _ in held.get(ids[i], []))
+            ]
+            result["test_heldout/about_heldout_object"] = sum(about) / max(len(about), 1)
+            result["test_heldout/questions_about_heldout"] = len(about)
+    return result
+
+
+def caption_scores(model, processor, cfg, n: int) -> dict[str, float]:
+    result = {}
+    for split in ("test_heldout", "test"):
+        kind, rows, out = outputs(model, processor, cfg, "caption", f"shapes:{split}", n)
+        scores = kind.score(rows, out, ("CIDEr",))
+        result[f"{split}/all_claims_true"], result[f"{split}/CIDEr"] = scores["all_claims_true"], scores["CIDEr"]
+        if split == "test_heldout":
+            held = held_out_objects(cfg, f"shapes:{split}", n)
+            preds, _ = kind.by_image(rows, out)
+            named = [any(f"{c} {w}" in preds[i] for c, s in held[i] for w in SHAPE_WORDS[s]) for i in preds if held.get(i)]
+            result["test_heldout/names_heldout_pair"] = sum(named) / max(len(named), 1)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", type=Path, help="tasks.train output folders (their model/ is read)")
+    p.add_argument("--n", type=int, default=500, help="images per split")
+    p.add_argument("--out", type=Path, default=None, help="JSON of every figure")
+    args = p.parse_args(argv)
+    table = {}
+    for run in args.runs:
+        folder = run / "model"
+        model, processor = VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder)
+        cfg = saved_experiment(folder)
+        with torch.no_grad():
+            table[run.name] = {
+                **tag_scores(model, processor, cfg, args.n),
+                **vqa_scores(model, processor, cfg, args.n),
+                **caption_scores(model, processor, cfg, args.n),
+            }
+        print(run.name, json.dumps(table[run.name]))
+    keys = list(next(iter(table.values())))
+    print("| figure | " + " | ".join(table) + " |\n|---|" + "---:|" * len(table))
+    for k in keys:
+        print(f"| {k} | " + " | ".join(f"{v[k]:.3f}" if isinstance(v[k], float) else str(v[k]) for v in table.values()) + " |")
+    if args.out:
+        args.out.write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

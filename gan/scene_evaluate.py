@@ -36,15 +36,17 @@ SPATIAL = ("left_of", "right_of", "above", "below")
 
 
 @torch.no_grad()
-def draw_split(generator: SceneGraphGenerator, world: ShapesConfig, split: str, n: int, batch_size: int = 64) -> dict[str, Any]:
-    """The first n scenes of a split drawn from their complete graphs (predicted layout, zero noise):
-    {"images": generated PIL images, "layout": layout_scores, "pixels": generated (n, 3, H, W)}."""
+def draw_split(generator: SceneGraphGenerator, world: ShapesConfig, split: str, n: int, true_layout: bool = False, batch_size: int = 64) -> dict[str, Any]:
+    """The first n scenes of a split drawn from their complete graphs (zero noise) at the layout the
+    generator predicts, or at the true one (what the image half alone draws, and what compositional
+    augmentation uses): {"images": PIL images, "layout": layout_scores, "pixels": (n, 3, H, W)}."""
     data = ShapesScenes(world, split, generator.cfg.mask_size, size=n)
     images, pixels, boxes, truth, objects, triples, masks = [], [], [], [], [], [], []
     for start in range(0, n, batch_size):
         items = [data[i] for i in range(start, min(n, start + batch_size))]
         batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
-        out = generator({k: batch[k] for k in GRAPH_KEYS})
+        given = (batch["boxes"], batch["masks"]) if true_layout else (None, None)
+        out = generator({k: batch[k] for k in GRAPH_KEYS}, *given)
         pixels.append(out["image"].float())
         images += [to_image(x) for x in out["image"]]
         boxes.append(out["boxes"].float())
@@ -60,10 +62,13 @@ def draw_split(generator: SceneGraphGenerator, world: ShapesConfig, split: str, 
 def layout_scores(
     pred: torch.Tensor, truth: torch.Tensor, objects: torch.Tensor, triples: torch.Tensor, triple_mask: torch.Tensor, predicates: tuple[str, ...], size: int
 ) -> dict[str, float]:
-    """Predicted vs true boxes (B, O, 4, x0 y0 x1 y1 in [0, 1]) of the present objects, and the share
-    of the graph's spatial triples the predicted box centres keep."""
+    """Predicted vs true boxes (B, O, 4, x0 y0 x1 y1 in [0, 1]) of the present objects (beside them the
+    control that knows each true size but places everything at the canvas centre), and the share of the
+    graph's spatial triples the predicted box centres keep."""
     p, t = pred[objects], truth[objects]
     iou = box_iou(p, t).diagonal()
+    half = (t[:, 2:] - t[:, :2]) / 2  # the control: every object at the canvas centre, at its true size
+    centred = box_iou(torch.cat([0.5 - half, 0.5 + half], dim=1), t).diagonal()
     centre = lambda b: (b[..., :2] + b[..., 2:]) / 2  # noqa: E731
     error = (centre(p) - centre(t)).norm(dim=-1) * size
     cp = centre(pred)
@@ -79,6 +84,7 @@ def layout_scores(
         "box_iou": iou.mean().item(),
         "box_R@0.5": (iou >= 0.5).float().mean().item(),
         "box_R@0.3": (iou >= 0.3).float().mean().item(),
+        "box_iou_centred_control": centred.mean().item(),
         "centre_error_px": error.mean().item(),
         "size_error_px": ((p[:, 2:] - p[:, :2]) - (t[:, 2:] - t[:, :2])).abs().mean().item() * size,
         "spatial_triples_kept": kept / max(total, 1),

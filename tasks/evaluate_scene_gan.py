@@ -5,8 +5,9 @@
 For each split (default: test, and test_heldout whose every scene holds a color+shape pair the
 generator never saw), the first n scenes are drawn from their complete graphs: predicted boxes
 against the true ones, then the reader (a tasks.train model with vqa and/or tag heads, trained on real
-scenes) reads the generated images and, beside them, the real renders of the same graphs; FD in the
-reader's feature space with the real-vs-real floor (real val images against real ones). Prints a
+scenes) reads the images drawn at the predicted layout, at the true layout (the drawing alone; what
+compositional augmentation adds) and, beside them, the real renders of the same graphs (the world's
+questions are about the true layout); FD in the reader's feature space with the real-vs-real floor. Prints a
 table, writes <generator>/scene_scores.json and <generator>/scene_examples.png.
 """
 
@@ -62,20 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         for split in args.splits.split(","):
             drawn = draw_split(generator, world, split, args.n)
-            generated = dict(zip(image_ids(split, args.n), drawn["images"]))
+            at_truth = draw_split(generator, world, split, args.n, true_layout=True)
+            images = {name: dict(zip(image_ids(split, args.n), d["images"])) for name, d in (("generated", drawn), ("at_true_layout", at_truth))}
             result = {"layout": drawn["layout"]}
             for task in heads:
                 try:
-                    result[task] = {
-                        "real": read_with(model, processor, reader_cfg, task, split, args.n, None),
-                        "generated": read_with(model, processor, reader_cfg, task, split, args.n, generated),
-                    }
+                    result[task] = {"real": read_with(model, processor, reader_cfg, task, split, args.n, None)}
+                    result[task] |= {name: read_with(model, processor, reader_cfg, task, split, args.n, im) for name, im in images.items()}
                 except ValueError as err:  # e.g. none of the reader's tags in these scenes: its metrics are undefined
                     result[task] = {"skipped": str(err)}
             real = torch.stack([ShapesScenes(world, split, 4, size=args.n)[i]["image"] for i in range(args.n)])
             floor = torch.stack([ShapesScenes(world, "val", 4, size=args.n)[i]["image"] for i in range(args.n)])
             result["fd"] = {
                 "generated_vs_real": reader_fd(model, processor, real, drawn["pixels"]),
+                "at_true_layout_vs_real": reader_fd(model, processor, real, at_truth["pixels"]),
                 "real_val_vs_real": reader_fd(model, processor, real, floor),
             }
             scores[split] = result
@@ -97,15 +98,16 @@ def main(argv: list[str] | None = None) -> int:
 def table(split: str, r: dict) -> str:
     lay = r["layout"]
     rows = [
-        f"{split}: layouts of {lay['objects']} objects: box IoU {lay['box_iou']:.3f} (R@0.5 {lay['box_R@0.5']:.3f}, R@0.3 {lay['box_R@0.3']:.3f}), "
+        f"{split}: layouts of {lay['objects']} objects: box IoU {lay['box_iou']:.3f} (R@0.5 {lay['box_R@0.5']:.3f}, R@0.3 {lay['box_R@0.3']:.3f}; "
+        f"true sizes at the centre: {lay['box_iou_centred_control']:.3f}), "
         f"centre error {lay['centre_error_px']:.1f} px, size error {lay['size_error_px']:.1f} px, spatial triples kept {lay['spatial_triples_kept']:.3f}",
-        f"  {'read by the reader':34} {'real':>8} {'generated':>10}",
+        f"  {'read by the reader':34} {'real':>8} {'generated':>10} {'at true layout':>15}",
     ]
     for task in ("vqa", "tag"):
         if task not in r or "skipped" in r[task]:
             rows += [f"  {task}: skipped ({r[task]['skipped']})"] if task in r else []
             continue
-        real, gen = r[task]["real"], r[task]["generated"]
+        real, gen, true = r[task]["real"], r[task]["generated"], r[task]["at_true_layout"]
         keys = (
             ["accuracy", "non-relational", "relational"] + [f"type/{t}" for t in ATTRIBUTE_TYPES + RELATION_TYPES + PLACE_TYPES]
             if task == "vqa"
@@ -116,9 +118,11 @@ def table(split: str, r: dict) -> str:
                 "composed_precision",
             ]
         )
-        rows += [f"  {task + ' ' + k:34} {real[k]:8.3f} {gen[k]:10.3f}" for k in keys if k in real and k in gen]
+        rows += [f"  {task + ' ' + k:34} {real[k]:8.3f} {gen[k]:10.3f} {true[k]:15.3f}" for k in keys if k in real and k in gen]
+    fd = r["fd"]
     rows.append(
-        f"  FD in the reader's features: generated vs real {r['fd']['generated_vs_real']:.2f}; real val vs real (floor) {r['fd']['real_val_vs_real']:.2f}"
+        f"  FD in the reader's features: generated vs real {fd['generated_vs_real']:.2f}, at the true layout {fd['at_true_layout_vs_real']:.2f}; "
+        f"real val vs real (floor) {fd['real_val_vs_real']:.2f}"
     )
     return "\n".join(rows)
 

@@ -229,7 +229,7 @@ def test_evaluate_scene_gan_scores_layouts_and_reads_both_images(tiny_generator,
     scores = json.loads(out.read_text())
     for split in ("test", "test_heldout"):
         assert 0 <= scores[split]["layout"]["box_iou"] <= 1 and scores[split]["layout"]["objects"] >= 8
-        assert {"real", "generated"} <= scores[split]["vqa"].keys() and "accuracy" in scores[split]["vqa"]["generated"]
+        assert {"real", "generated", "at_true_layout"} <= scores[split]["vqa"].keys() and "accuracy" in scores[split]["vqa"]["generated"]
         assert "tag" in scores[split]  # scored, or skipped with the reason (the tiny reader's 3 tags may be absent)
         assert scores[split]["fd"]["generated_vs_real"] >= 0
     assert (tiny_generator / "scene_examples.png").is_file() and "box IoU" in capsys.readouterr().out

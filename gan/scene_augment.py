@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
+from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from gan.data import to_image
@@ -80,7 +81,7 @@ def _draw(folder: str, shapes: ShapesConfig, scenes: list, batch_size: int = 64)
     images = []
     for start in tqdm(range(0, len(scenes), batch_size), desc="drawing scenes with the GAN", unit="batch", leave=False):
         items = [encode_scene(s, vocab, generator.cfg.max_objects, generator.cfg.mask_size) for s in scenes[start : start + batch_size]]
-        batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+        batch = default_collate(items)
         out = generator(batch, boxes=batch["boxes"], masks=batch["masks"])["image"]
         images += [to_image(x) for x in out]
     return images

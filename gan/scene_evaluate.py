@@ -20,6 +20,7 @@ import torch
 from datasets import Dataset
 from datasets import Image as ImageFeature
 from PIL import Image
+from torch.utils.data import default_collate
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchvision.ops import box_iou
 
@@ -44,7 +45,7 @@ def draw_split(generator: SceneGraphGenerator, world: ShapesConfig, split: str, 
     images, pixels, boxes, truth, objects, triples, masks = [], [], [], [], [], [], []
     for start in range(0, n, batch_size):
         items = [data[i] for i in range(start, min(n, start + batch_size))]
-        batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+        batch = default_collate(items)
         given = (batch["boxes"], batch["masks"]) if true_layout else (None, None)
         out = generator({k: batch[k] for k in GRAPH_KEYS}, *given)
         pixels.append(out["image"].float())

@@ -8,11 +8,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from torch.utils.data import default_collate
 
 from gan.config import SceneGANConfig
 from gan.data import to_image
 from gan.discriminators import SceneDiscriminator
 from gan.graphs import GraphVocab, ShapesScenes, graph_to_text
+from gan.layout import masks_to_layout
 from gan.losses import d_hinge, g_hinge
 from gan.sg2im import SceneGraphGenerator
 from gan.train import GANPlayers
@@ -36,7 +38,7 @@ class SceneGraphGAN(GANPlayers):
     def sample_sources(self, data: ShapesScenes) -> dict[str, torch.Tensor]:
         """The first sample_scenes training scenes: the sample grid's rows."""
         items = [data[i] for i in range(self.cfg.train.sample_scenes)]
-        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+        return default_collate(items)
 
     def targets(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The graph the generator reads: the scene's, each triple dropped with train.triple_dropout."""
@@ -101,8 +103,6 @@ def _attribute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
 
 def layout_picture(boxes: torch.Tensor, masks: torch.Tensor, graph: dict[str, torch.Tensor], vocab: GraphVocab, size: int) -> torch.Tensor:
     """(3, size, size) in [-1, 1]: each object's mask in its box, filled with its color (a picture of the layout)."""
-    from gan.layout import masks_to_layout
-
     rgb = torch.tensor([COLORS[vocab.colors[c]] for c in graph["color"].tolist()], dtype=torch.float32) / 127.5 - 1  # (O, 3)
     paint = masks_to_layout(rgb[None] + 1, boxes[None].float(), masks[None].float(), graph["objects"][None], size)[0]
     return (paint - 1).clamp(-1, 1)

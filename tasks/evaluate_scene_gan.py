@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch.utils.data import default_collate
 
 from gan.graphs import ShapesScenes
 from gan.sample import load_generator
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits.split(","):
         data = ShapesScenes(world, split, cfg.model.generator.mask_size, size=4)
         items = [data[i] for i in range(4)]
-        examples.append({k: torch.stack([it[k] for it in items]) for k in items[0]})
+        examples.append(default_collate(items))
     batch = {k: torch.cat([e[k] for e in examples]) for k in examples[0]}
     with torch.no_grad():
         graph_grid(batch, generator({k: batch[k] for k in GRAPH_KEYS}), generator.vocab).save(args.generator / "scene_examples.png")

@@ -51,6 +51,24 @@ def test_temporal_attention_lets_frames_see_each_other():
     torch.testing.assert_close(per_frame(clips)[:, first], per_frame(changed)[:, first])  # the baseline: frames stay independent
 
 
+def test_the_action_head_reads_the_order_of_frames():
+    from vl.heads.build import build_head
+
+    torch.manual_seed(0)
+    tokens = torch.randn(2, 4 * 16, 40)  # 4 frames of 16 tokens
+    reversed_clip = tokens.unflatten(1, (4, 16)).flip(1).flatten(1, 2)
+    spec = {"type": "classify", "labels": ["move_left", "move_right"], "dim": 32, "heads": 2, "frames": 4}
+    ordered = build_head("action", spec, 40).eval()
+    torch.testing.assert_close(ordered(tokens, {})["logits"], ordered(reversed_clip, {})["logits"])  # starts as the unordered pool
+    torch.nn.init.normal_(ordered.ordered.weight, std=0.1)  # as after training
+    assert not torch.allclose(ordered(tokens, {})["logits"], ordered(reversed_clip, {})["logits"])
+    plain = build_head("action", {**spec, "order": False}, 40).eval()
+    assert plain.ordered is None
+    torch.testing.assert_close(plain(tokens, {})["logits"], plain(reversed_clip, {})["logits"])  # the control cannot tell
+    with pytest.raises(ValueError, match="not a multiple of its 4 frames"):
+        ordered(tokens[:, :50], {})
+
+
 def test_inputs_of_the_wrong_kind_are_clear_errors():
     video = build_encoder({**IMAGE, "type": "video_vit", "frames": 4})
     with pytest.raises(ValueError, match=r"takes clips \(B, T, C, H, W\)"):
@@ -79,6 +97,7 @@ def test_action_recognition_captioning_and_events_train_save_load_and_evaluate(t
     assert any("val/action/accuracy" in e and "val/caption/CIDEr" in e and "val/events/mAP@0.5" in e for e in logs)
     model = VLModel.from_pretrained(tmp_path / "model")
     assert model.config.encoder["type"] == "video_vit" and len(model.heads["action"].cfg.labels) >= 5
+    assert model.heads["action"].cfg.frames == model.encoder.cfg.frames and model.heads["action"].ordered is not None
     argv = ["--model", str(tmp_path / "model"), "--task", "action", "--data", "shapes_video:test:action", "--max-images", "8"]
     assert evaluate.main(argv) == 0
     scores = json.loads(next((tmp_path / "model").glob("scores_action_*.json")).read_text())

@@ -1,5 +1,10 @@
-"""Classification head (one label per image: an expression, an action...): a learned query attends
-to the image tokens, added to the max-pooled tokens, then a linear read-out over the labels."""
+"""Classification head (one label per image or clip: an expression, an action...): a learned query attends
+to the tokens, added to the max-pooled tokens, then a linear read-out over the labels.
+
+On clips (`frames` > 1, set from the video encoder by the task) the same query also pools each frame on
+its own, and a linear layer over the frames' vectors *in order* is added (TRN's ordered-frames relation,
+Zhou et al. 2018): "was it left early and right late" is a difference of frame vectors, which an
+unordered pool over every token of the clip cannot express. `order: false` turns it off (the control)."""
 
 from __future__ import annotations
 
@@ -26,10 +31,14 @@ class ClassifyHead(nn.Module):
         heads: int = 4
         mlp_ratio: float = 2.0
         label_smoothing: float = 0.0
+        frames: int = 1  # T: the clip length of a video encoder (set from the encoder by the task); 1 for images
+        order: bool = True  # on clips, add the read-out of the frames' vectors in order (see the module doc)
 
         def __post_init__(self) -> None:
             if self.dim % self.heads:
                 raise ConfigError(f"classify head dim {self.dim} is not divisible by heads {self.heads}")
+            if self.frames < 1:
+                raise ConfigError(f"classify head frames is {self.frames}; it must be at least 1")
 
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()
@@ -42,19 +51,37 @@ class ClassifyHead(nn.Module):
         self.pool = nn.Linear(memory_dim, cfg.dim)
         self.mlp = MLP(cfg.dim, int(cfg.dim * cfg.mlp_ratio))
         self.out = nn.Linear(cfg.dim, len(cfg.labels))
+        # frame vectors in order -> one vector; starts at zero, so the head starts as the unordered pool
+        self.ordered = nn.Linear(cfg.frames * cfg.dim, cfg.dim) if cfg.frames > 1 and cfg.order else None
         self.apply(init_weights)
         nn.init.trunc_normal_(self.query, std=0.02)
+        if self.ordered is not None:
+            nn.init.zeros_(self.ordered.weight)
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         memory = self.ln_mem(tokens)
         q = self.query.expand(tokens.size(0), -1, -1)
-        h = q + self.attend(self.ln_q(q), self.attend.memory_kv(memory)) + self.pool(memory).amax(dim=1, keepdim=True)
+        kv, pooled = self.attend.memory_kv(memory), self.pool(memory)
+        h = q + self.attend(self.ln_q(q), kv) + pooled.amax(dim=1, keepdim=True)
+        if self.ordered is not None:
+            h = h + self.ordered(self.frame_vectors(q, kv, pooled).flatten(1)).unsqueeze(1)
         h = h + self.mlp(self.ln2(h))
         logits = self.out(h[:, 0]).float()
         out = {"logits": logits}
         if "labels" in batch:
             out["loss"] = F.cross_entropy(logits, batch["labels"], label_smoothing=self.cfg.label_smoothing)
         return out
+
+    def frame_vectors(self, q: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], pooled: torch.Tensor) -> torch.Tensor:
+        """(B, T, D): the query's attention over each frame's tokens alone, plus that frame's max-pool."""
+        B, M, D = pooled.shape
+        T = self.cfg.frames
+        if M % T:
+            raise ValueError(f"the classify head got {M} tokens, not a multiple of its {T} frames; give it clips of {T} frames")
+        k, v = (t.unflatten(2, (T, M // T)).transpose(1, 2).flatten(0, 1) for t in kv)  # (B*T, H, N, hd)
+        qt = self.ln_q(q).repeat_interleave(T, dim=0)  # (B*T, 1, D)
+        per_frame = self.attend(qt, (k, v)).view(B, T, D)
+        return per_frame + pooled.unflatten(1, (T, M // T)).amax(dim=2)
 
     def top_labels(self, logits: torch.Tensor, k: int = 5) -> list[list[dict[str, Any]]]:
         """The k most likely labels of each row with their softmax probability."""

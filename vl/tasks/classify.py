@@ -10,6 +10,7 @@ import torch
 from datasets import Dataset
 
 from vl.data.specs import LABEL_SPEC_HELP, column, open_labels
+from vl.encoders.build import encoder_frames
 from vl.metrics import FAST_METRICS
 from vl.modeling import VLModel
 from vl.registry import TASKS
@@ -31,7 +32,8 @@ class ClassifyTask(TaskKind):
 
     def head_fields(self, processor) -> dict[str, Any]:
         spec = self.cfg.model.heads[self.name]
-        return {"labels": spec.get("labels") or sorted(set(self.train_rows["label"]), key=_natural)}
+        labels = spec.get("labels") or sorted(set(self.train_rows["label"]), key=_natural)
+        return {"labels": labels, "frames": encoder_frames(self.cfg.model.encoder) or 1}
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         inputs, kept = self.inputs(rows, train=True)

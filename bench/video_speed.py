@@ -3,6 +3,7 @@ the image encoder frame by frame, all in the same run (interleaved rounds, media
 
     python bench/video_speed.py                       # 8 frames of 64 px, 4 x 192, batch 8, fp32 and bf16
     python bench/video_speed.py --frames 16 --batch 4 --out bench/results/video_speed.json
+    python bench/video_speed.py --compile             # adds ours and HF under torch.compile (inference)
 
 Equal size: the same patch embedding (8 px patches), width, depth, heads and MLP ratio, divided space-time
 attention in both (TimesformerConfig(attention_type="divided_space_time")); ours without its conv stem
@@ -58,7 +59,7 @@ def interleaved(fns: dict[str, callable], rounds: int) -> dict[str, float]:
 
 def run(model: torch.nn.Module, clips: torch.Tensor, precision: str, train: bool):
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
-    hf = isinstance(model, TimesformerModel)
+    hf = isinstance(getattr(model, "_orig_mod", model), TimesformerModel)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def forward() -> torch.Tensor:
@@ -89,17 +90,20 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--compile", action="store_true", help="also time ours and HF under torch.compile (inference only)")
     p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = p.parse_args()
     torch.manual_seed(0)
     models = encoders(args)
+    if args.compile:
+        models |= {f"{name}, compiled": torch.compile(models[name]) for name in ("ours", "HF Timesformer")}
     params = {name: sum(q.numel() for q in m.parameters()) for name, m in models.items()}
     clips = torch.randn(args.batch, args.frames, 3, args.size, args.size)
     print(f"{machine()}; batch {args.batch} clips of {args.frames} x {args.size} px; dim {args.dim}, depth {args.depth}, heads {args.heads}")
     print("parameters: " + ", ".join(f"{n} {v / 1e6:.2f}M" for n, v in params.items()))
     rows = []
     for precision in ("fp32", "bf16"):
-        for train in (False, True):
+        for train in (False,) if args.compile else (False, True):
             seconds = interleaved({name: run(m, clips, precision, train) for name, m in models.items()}, args.rounds)
             what = f"{'training' if train else 'inference'} {precision}"
             rates = {name: args.batch / s for name, s in seconds.items()}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 
@@ -19,20 +18,31 @@ GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, dropout: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """scaled_dot_product_attention over (B, H, N, hd); mask (B, 1, 1, M) bool, True = attend to that key.
 
-    Two CPU fast paths: one query token (a decoding step) as two small batched matmuls, and bf16
-    training on the math backend, whose backward is 2-3x faster there than the flash kernel's at
-    these sequence lengths."""
+    On CPU, two matmuls and a softmax (`_matmul_attention`) where they beat the fused kernels at this
+    suite's lengths (8-64 keys; `bench/attention_paths.py`): in bf16 always (the fused kernel is 2-5x
+    slower there, its math backend ~2x in training), and in fp32 inference for one query (a decoding
+    step). fp32 training and fp32 inference over many queries keep the fused kernel, which wins there."""
     if causal and mask is not None:
         raise ValueError("attention takes a causal flag or a key mask, not both")
-    if q.size(-2) == 1 and not dropout and not torch.is_grad_enabled():
-        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        return torch.matmul(scores.softmax(dim=-1), v)
-    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled():
-        with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+    if q.device.type == "cpu" and (q.dtype == torch.bfloat16 or (q.size(-2) == 1 and not torch.is_grad_enabled())):
+        return _matmul_attention(q, k, v, causal, dropout, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+
+
+def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, dropout: float, mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(hd)) v as two batched matmuls (what HF's eager attention computes); a causal
+    query i sees keys up to i + (keys - queries), as scaled_dot_product_attention's is_causal does for
+    equal lengths and a cached step's queries need."""
+    scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5)
+    if causal and q.size(-2) > 1:
+        n, m = q.size(-2), k.size(-2)
+        mask = torch.ones(n, m, dtype=torch.bool, device=q.device).tril_(m - n)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    probs = scores.softmax(dim=-1)
+    if dropout:
+        probs = F.dropout(probs, dropout)
+    return torch.matmul(probs, v)
 
 
 def key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:

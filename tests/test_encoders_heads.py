@@ -140,6 +140,26 @@ def test_caption_head_from_gpt2_reproduces_gpt2(tmp_path):
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("queries,keys", [(6, 6), (1, 9), (5, 17)])
+def test_the_matmul_attention_path_equals_sdpa(queries, keys):
+    """vl.layers.attention takes two matmuls and a softmax on CPU in bf16 and for decoding steps: the same
+    function as scaled_dot_product_attention, with a key mask and causal alike (gradients included)."""
+    from vl.layers import _matmul_attention
+
+    torch.manual_seed(0)
+    q = torch.randn(2, 3, queries, 8, requires_grad=True)
+    k, v = torch.randn(2, 3, keys, 8), torch.randn(2, 3, keys, 8)
+    mask = torch.rand(2, 1, 1, keys) > 0.4
+    mask[..., 0] = True  # every query keeps a key
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    torch.testing.assert_close(_matmul_attention(q, k, v, False, 0.0, mask), sdpa(q, k, v, attn_mask=mask))
+    if queries == keys:
+        ours, theirs = _matmul_attention(q, k, v, True, 0.0, None), sdpa(q, k, v, is_causal=True)
+        torch.testing.assert_close(ours, theirs)
+        grad_ours, grad_theirs = (torch.autograd.grad(y.square().sum(), q)[0] for y in (ours, theirs))
+        torch.testing.assert_close(grad_ours, grad_theirs)
+
+
 def test_caption_loss_ignores_padding():
     head = build_head("caption", {"vocab_size": 20, "dim": 16, "depth": 1, "heads": 2}, memory_dim=8)
     memory, ids = torch.randn(2, 4, 8), torch.randint(3, 20, (2, 6))

@@ -69,8 +69,10 @@ class KVCache:
 
     def __init__(self, layers: int, batch: int, heads: int, max_len: int, head_dim: int, like: torch.Tensor):
         shape = (layers, batch, heads, max_len, head_dim)
-        self.k = torch.empty(shape, dtype=like.dtype, device=like.device)
-        self.v = torch.empty(shape, dtype=like.dtype, device=like.device)
+        # zeros, not empty: the static-shape step attends over every position with a mask, and a masked
+        # position's weight 0 times a NaN left in uninitialised memory is NaN (a flaky wrong caption)
+        self.k = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        self.v = torch.zeros(shape, dtype=like.dtype, device=like.device)
         self.length = 0  # positions filled in every layer
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,9 +1,9 @@
 """Transformer building blocks shared by every encoder and head.
 
 Pre-norm blocks, a fused qkv projection, PyTorch's scaled_dot_product_attention (two matmuls where
-those are faster on CPU: `attention`), one-kernel GELU, and no dropout module at all when the rate is 0:
-the few large matrix multiplies do the work and little else runs. The decoder block keeps GPT-2's layout and names-by-role so a GPT-2 checkpoint
-maps onto it one tensor to one tensor.
+those are faster on CPU: `attention`), one-kernel GELU, and no dropout module at all when the rate is
+0: the few large matrix multiplies do the work and little else runs. The decoder block keeps GPT-2's
+layout and names-by-role so a GPT-2 checkpoint maps onto it one tensor to one tensor.
 """
 
 from __future__ import annotations

@@ -61,10 +61,10 @@ class ClassifyHead(nn.Module):
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         memory = self.ln_mem(tokens)
         q = self.query.expand(tokens.size(0), -1, -1)
-        kv, pooled = self.attend.memory_kv(memory), self.pool(memory)
-        h = q + self.attend(self.ln_q(q), kv) + pooled.amax(dim=1, keepdim=True)
+        qn, kv, pooled = self.ln_q(q), self.attend.memory_kv(memory), self.pool(memory)
+        h = q + self.attend(qn, kv) + pooled.amax(dim=1, keepdim=True)
         if self.ordered is not None:
-            h = h + self.ordered(self.frame_vectors(q, kv, pooled).flatten(1)).unsqueeze(1)
+            h = h + self.ordered(self.frame_vectors(qn, kv, pooled).flatten(1)).unsqueeze(1)
         h = h + self.mlp(self.ln2(h))
         logits = self.out(h[:, 0]).float()
         out = {"logits": logits}
@@ -72,15 +72,14 @@ class ClassifyHead(nn.Module):
             out["loss"] = F.cross_entropy(logits, batch["labels"], label_smoothing=self.cfg.label_smoothing)
         return out
 
-    def frame_vectors(self, q: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], pooled: torch.Tensor) -> torch.Tensor:
-        """(B, T, D): the query's attention over each frame's tokens alone, plus that frame's max-pool."""
+    def frame_vectors(self, qn: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], pooled: torch.Tensor) -> torch.Tensor:
+        """(B, T, D): the (normalised) query's attention over each frame's tokens alone, plus that frame's max-pool."""
         B, M, D = pooled.shape
         T = self.cfg.frames
         if M % T:
             raise ValueError(f"the classify head got {M} tokens, not a multiple of its {T} frames; give it clips of {T} frames")
         k, v = (t.unflatten(2, (T, M // T)).transpose(1, 2).flatten(0, 1) for t in kv)  # (B*T, H, N, hd)
-        qt = self.ln_q(q).repeat_interleave(T, dim=0)  # (B*T, 1, D)
-        per_frame = self.attend(qt, (k, v)).view(B, T, D)
+        per_frame = self.attend(qn.repeat_interleave(T, dim=0), (k, v)).view(B, T, D)  # queries (B*T, 1, D)
         return per_frame + pooled.unflatten(1, (T, M // T)).amax(dim=2)
 
     def top_labels(self, logits: torch.Tensor, k: int = 5) -> list[list[dict[str, Any]]]:

@@ -19,6 +19,10 @@ def test_build_dataset_returns_the_world_as_a_datasetdict(tmp_path):
         assert row[key] == item[key], key
     vqa = to_vqa_dataset(dd["train"])
     assert len(vqa) == sum(len(q) for q in dd["train"]["questions"])
+    grounded = to_vqa_dataset(dd["train"], grounding=True)  # the boxes of the objects each question points at
+    first, objs = grounded[0], {o["color"]: o for o in dd["train"][0]["scene"]["objects"]}
+    color = first["question"].split("the ")[1].split()[0]  # the first question asks about one object by its color
+    np.testing.assert_allclose(first["question_boxes"], [[v / CFG.image_size for v in objs[color]["bbox"]]], rtol=1e-6)
 
 
 def test_second_build_loads_from_the_cache(tmp_path, monkeypatch):

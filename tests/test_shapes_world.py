@@ -11,7 +11,7 @@ import pytest
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPE_WORDS
 from vl.data.shapes.questions import QUESTION_FAMILIES
-from vl.data.shapes.truth import answer, check_caption
+from vl.data.shapes.truth import answer, check_caption, question_objects
 from vl.errors import ConfigError
 
 WORLD = ShapesWorld()
@@ -148,6 +148,22 @@ def test_every_answer_is_right(split):
             seen[qa["question_type"]] += 1
     assert set(seen) == set(QUESTION_FAMILIES)
     assert {QUESTION_FAMILIES[t] for t in seen} == {"non-relational", "relational", "counting", "existence", "comparison"}
+
+
+def test_questions_point_at_the_objects_their_answer_is_about():
+    """question_objects: one object for questions about one, two for comparisons and relations (for
+    closest/farthest the second is the answer's object), none for questions about kinds."""
+    expected = {"shape": 1, "horizontal": 1, "vertical": 1, "size": 1, "count_same_shape": 1, "closest": 2, "farthest": 2, "relative_position": 2}
+    expected |= {"compare_size": 2, "compare_shape": 2, "count": 0, "exist": 0, "compare_count": 0}
+    for index in range(100):
+        objs = WORLD.item("train", index)["scene"]["objects"]
+        for qa in WORLD.item("train", index)["questions"]:
+            pointed = question_objects(qa["question"], objs)
+            assert len(pointed) == expected[qa["question_type"]], qa
+            if qa["question_type"] in ("closest", "farthest"):
+                assert qa["answer"] in (pointed[1]["shape"], pointed[1]["color"]) and pointed[1] is not pointed[0]
+            if qa["question_type"] == "shape":
+                assert pointed[0]["shape"] == qa["answer"]
 
 
 def test_no_answer_dominates_its_type():

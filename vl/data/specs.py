@@ -100,10 +100,10 @@ def open_labels(spec: str, data: Any, limit: int | None = None) -> Dataset:
 
 def open_vqa(spec: str, data: Any, limit: int | None = None) -> Dataset:
     """VQA-form rows (one per question: image, ids, question, 10 answers, types; Shapes rows also name
-    the question's family) of the first `limit` images."""
+    the question's family and the boxes of the objects it points at) of the first `limit` images."""
     kind, parts = _parse(spec)
     if kind == "shapes" and len(parts) == 1:
-        ds = to_vqa_dataset(_shapes(spec, data, limit))
+        ds = to_vqa_dataset(_shapes(spec, data, limit), grounding=True)
         ds = ds.map(lambda t: {"question_family": [QUESTION_FAMILIES[x] for x in t]}, input_columns="question_type", batched=True)
     elif kind == "vqa" and len(parts) == 3:
         ds = load_vqa(*parts)

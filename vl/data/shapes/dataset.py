@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import PIL.Image
 from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
 from vl.data import cache
 from vl.data.cache import build_world_splits
 from vl.data.coco import CAPTION_FEATURES
 from vl.data.shapes.config import ShapesConfig
+from vl.data.shapes.truth import question_objects
 from vl.data.shapes.world import ShapesWorld
 from vl.data.vqa import ANSWERS_PER_QUESTION, VQA_FEATURES
 
@@ -78,12 +81,18 @@ def to_caption_dataset(ds: Dataset) -> Dataset:
     return ds.select_columns(list(CAPTION_FEATURES))
 
 
-def to_vqa_dataset(ds: Dataset) -> Dataset:
-    """VQA form (what load_vqa returns): one row per question, with the official 10 answers."""
+def to_vqa_dataset(ds: Dataset, grounding: bool = False) -> Dataset:
+    """VQA form (what load_vqa returns): one row per question, with the official 10 answers. With
+    `grounding`, also `question_boxes`: the boxes (x, y, w, h as fractions of the image side, COCO order)
+    of the objects each question points at (`truth.question_objects`), as GQA's annotations give them."""
+    features = VQA_FEATURES.copy()
+    if grounding:
+        features["question_boxes"] = List(List(Value("float32")))
 
     def explode(batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {k: [] for k in VQA_FEATURES}
-        for image, image_id, questions in zip(batch["image"], batch["image_id"], batch["questions"]):
+        out: dict[str, list] = {k: [] for k in features}
+        for image, image_id, questions, scene in zip(batch["image"], batch["image_id"], batch["questions"], batch["scene"]):
+            side = PIL.Image.open(io.BytesIO(image["bytes"])).width if grounding else 0
             for q in questions:
                 out["image"].append(image)
                 out["image_id"].append(image_id)
@@ -93,8 +102,10 @@ def to_vqa_dataset(ds: Dataset) -> Dataset:
                 out["multiple_choice_answer"].append(q["answer"])
                 out["answer_type"].append(q["answer_type"])
                 out["question_type"].append(q["question_type"])
+                if grounding:
+                    out["question_boxes"].append([[v / side for v in o["bbox"]] for o in question_objects(q["question"], scene["objects"])])
         return out
 
     plain = ds.cast_column("image", Image(decode=False))  # pass the PNG bytes through untouched
-    exploded = plain.map(explode, batched=True, remove_columns=ds.column_names, features=VQA_FEATURES.copy())
+    exploded = plain.map(explode, batched=True, remove_columns=ds.column_names, features=features)
     return exploded.cast_column("image", Image())

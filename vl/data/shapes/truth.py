@@ -212,6 +212,17 @@ def caption_truth(rows: Iterable[dict], preds: dict[int, str], size: int) -> dic
     }
 
 
+def question_objects(question: str, objs: list[dict]) -> list[dict]:
+    """The objects a Shapes question points at, in order: each "the <color> object" it names, then, for
+    "the object closest to / farthest from ...", the object meant. Empty for questions about kinds
+    ("how many circles", "is there a red square") rather than objects."""
+    by_color = {o["color"]: o for o in objs}
+    named = [by_color[c] for c in re.findall(r"\bthe (\w+) object\b", question) if c in by_color]
+    if named and (m := re.search(r"the object (closest to|farthest from) the", question)):
+        named.append((closest if m[1] == "closest to" else farthest)(objs, named[0]))
+    return named
+
+
 def answer(question: str, objs: list[dict], size: int) -> str:
     """The answer to a Shapes question, worked out from the objects alone."""
     by_color = {o["color"]: o for o in objs}

@@ -173,7 +173,7 @@ def test_caption_loss_ignores_padding():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("kind", ["cross", "joint", "film"])
+@pytest.mark.parametrize("kind", ["cross", "joint", "film", "relation"])
 def test_text_image_fusion_reads_each_image_once_for_all_its_texts(kind):
     from vl.heads.fusion import build_fusion
 

@@ -14,6 +14,10 @@ question-generation heads, in one of two ways (the head's `fusion` option):
   text-chosen gain binds "red" to red regions from the first steps, where attention must first learn
   to aim; 3x3 convolutions over the grid compare neighbouring regions, relations across the image
   build up block by block. Its first output token is the pooled, text-conditioned image summary.
+- "relation": a Relation Network (Santoro et al. 2017) over the image grid's cells, each with its x/y:
+  a small MLP g reads every ordered pair of cells together with the question and the pair outputs are
+  averaged; FiLM's grid summary is added. The first layer of g is split (W [o_i, o_j, q] = A o_i + B o_j
+  + C q), so only the layers after it cost per pair: 4,096 pairs x 2 layers x 32 x 32 per question.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ from torch import nn
 from vl.errors import ConfigError
 from vl.layers import DecoderBlock, EncoderBlock, key_mask
 
-FusionKind = Literal["cross", "joint", "film"]
+FusionKind = Literal["cross", "joint", "film", "relation"]
 
 
 def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
     """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them."""
-    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion}[kind](*args)
+    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "relation": RelationFusion}[kind](*args)
 
 
 class TextEmbedding(nn.Module):
@@ -121,21 +125,28 @@ class FiLMFusion(TextEmbedding):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        text = self.read_text(ids, mask)
+        return self.norm(torch.cat([self.pooled(text[:, 0], image, image_index)[:, None].to(text.dtype), text[:, 1:]], dim=1))
+
+    def read_text(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The text tokens after the self-attention blocks, (B, L, D); the first is the text's summary."""
         text = self.embed_text(ids)
         self_mask = key_mask(mask.bool())
         for block in self.text_blocks:
             text = block(text, self_mask)
-        text = self.text_norm(text)
+        return self.text_norm(text)
+
+    def pooled(self, summary: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+        """The FiLM'd conv blocks over the image grid, max-pooled: (B, D) from the text summary (B, D)."""
         grid = with_coordinates(token_grid(image))
         x = self.stem(grid)  # once per image, then shared by its texts
         if image_index is not None:
             x = x[image_index]
         coords = grid[:1, -2:].expand(x.size(0), -1, -1, -1)
-        film = self.film(text[:, 0]).unflatten(1, (len(self.blocks), 2, -1))  # (B, blocks, 2, D)
+        film = self.film(summary).unflatten(1, (len(self.blocks), 2, -1))  # (B, blocks, 2, D)
         for k, block in enumerate(self.blocks):
             x = block(x, coords, film[:, k, 0], film[:, k, 1])
-        pooled = self.out(torch.cat([x, coords.to(x.dtype)], dim=1)).amax(dim=(2, 3))  # (B, D)
-        return self.norm(torch.cat([pooled[:, None].to(text.dtype), text[:, 1:]], dim=1))
+        return self.out(torch.cat([x, coords.to(x.dtype)], dim=1)).amax(dim=(2, 3))
 
 
 class FiLMBlock(nn.Module):
@@ -151,6 +162,35 @@ class FiLMBlock(nn.Module):
         h = torch.relu(self.project(torch.cat([x, coords.to(x.dtype)], dim=1)))
         y = self.bn(self.conv(h))
         return h + torch.relu((1 + gamma[:, :, None, None]) * y + beta[:, :, None, None])
+
+
+class RelationFusion(FiLMFusion):
+    """FiLMFusion whose pooled summary also gets a Relation Network's: mean over cell pairs (i, j) of
+    g(o_i, o_j, q), o the grid cells with x/y, q the text summary; f maps it to the text width."""
+
+    def __init__(
+        self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0, width: int = 32
+    ):
+        super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
+        self.cell = nn.Linear(memory_dim + 2, 2 * width)  # A o_i and B o_j of g's first layer, per image
+        self.question = nn.Linear(dim, width)  # C q
+        self.pair = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.f = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        text = self.read_text(ids, mask)
+        summary = self.pooled(text[:, 0], image, image_index) + self.relations(text[:, 0], image, image_index)
+        return self.norm(torch.cat([summary[:, None].to(text.dtype), text[:, 1:]], dim=1))
+
+    def relations(self, summary: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+        """f(mean over cell pairs of g(o_i, o_j, q)): (B, D) from the text summary q (B, D)."""
+        cells = with_coordinates(token_grid(image)).flatten(2).transpose(1, 2)  # (I, N, Dm + 2)
+        first, second = self.cell(cells).chunk(2, dim=-1)  # (I, N, W) each, once per image
+        if image_index is not None:
+            first, second = first[image_index], second[image_index]
+        first = first + self.question(summary)[:, None].to(first.dtype)
+        pairs = self.pair(first[:, :, None] + second[:, None])  # (B, N, N, W)
+        return self.f(pairs.mean(dim=(1, 2)))
 
 
 def token_grid(tokens: torch.Tensor) -> torch.Tensor:

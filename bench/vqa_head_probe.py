@@ -30,7 +30,7 @@ from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
 
 COLORS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple)\b")
-FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}, "relation": {"depth": 4}}
+FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}, "pointer": {"depth": 4}}
 
 
 def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0) -> tuple[dict, dict]:

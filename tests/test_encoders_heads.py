@@ -173,7 +173,7 @@ def test_caption_loss_ignores_padding():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("kind", ["cross", "joint", "film", "relation"])
+@pytest.mark.parametrize("kind", ["cross", "joint", "film", "pointer"])
 def test_text_image_fusion_reads_each_image_once_for_all_its_texts(kind):
     from vl.heads.fusion import build_fusion
 
@@ -183,6 +183,52 @@ def test_text_image_fusion_reads_each_image_once_for_all_its_texts(kind):
     mask[1, 4:] = 0
     image, index = torch.randn(2, 9, 24), torch.tensor([0, 1, 1, 0, 1])  # a 3 x 3 grid of image tokens
     torch.testing.assert_close(fusion(ids, mask, image, index), fusion(ids, mask, image[index]))
+
+
+def test_box_cells_are_the_cells_whose_centre_lies_in_the_box_or_the_one_holding_a_small_box():
+    from vl.heads.fusion import box_cells
+
+    cells = box_cells(torch.tensor([[0.1, 0.3, 0.45, 0.2], [0.51, 0.51, 0.02, 0.02]]), 4)  # centres at 1/8, 3/8, 5/8, 7/8
+    assert cells[0].view(4, 4).nonzero().tolist() == [[1, 0], [1, 1]]  # y in [0.3, 0.5] holds 3/8: row 1; x in [0.1, 0.55]: 1/8, 3/8
+    torch.testing.assert_close(cells[0].sum(), torch.tensor(1.0))
+    assert cells[1].view(4, 4).nonzero().tolist() == [[2, 2]]  # no centre inside: the cell holding its centre
+
+
+def test_pointer_fusion_learns_to_aim_where_the_boxes_say():
+    """With the grounding loss alone, pointer 1 learns to find the cell of the colour the text names."""
+    from vl.heads.vqa import VQAHead
+
+    torch.manual_seed(0)
+    cfg = VQAHead.Config(dim=32, depth=1, heads=2, fusion="pointer", answers=["a", "b"], vocab_size=8, bos_token_id=1, eos_token_id=1)
+    head = VQAHead(cfg, memory_dim=6)
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
+
+    def batch():
+        image = torch.zeros(16, 16, 6)  # 16 images of 4 x 4 cells; colour k (k = 0, 1, 2) on one random cell each
+        cells = torch.stack([torch.randperm(16)[:3] for _ in range(16)])
+        for i in range(16):
+            image[i, cells[i], torch.arange(3)] = 1.0
+        colour = torch.randint(0, 3, (16,))
+        where = cells[torch.arange(16), colour]
+        boxes = torch.stack([(where % 4) / 4 + 0.1, (where // 4) / 4 + 0.1, torch.full((16,), 0.05), torch.full((16,), 0.05)], 1)
+        ids = torch.stack([torch.ones(16, dtype=torch.long), colour + 2], 1)  # "BOS <colour>"
+        fields = {
+            "question_ids": ids,
+            "question_mask": torch.ones_like(ids),
+            "question_boxes": boxes[:, None],
+            "question_box_mask": torch.ones(16, 1, dtype=torch.bool),
+        }
+        return image, fields, where
+
+    for _ in range(150):
+        image, fields, _ = batch()
+        loss = head(image, fields)["loss_ground"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    image, fields, where = batch()
+    pointers = head.fusion.forward_with_pointers(fields["question_ids"], fields["question_mask"], image)[1]
+    assert (pointers[:, 0].argmax(-1) == where).float().mean() > 0.9
 
 
 def test_joint_fusion_ignores_text_padding_and_reads_image_tokens_as_a_set():

@@ -14,10 +14,11 @@ question-generation heads, in one of two ways (the head's `fusion` option):
   text-chosen gain binds "red" to red regions from the first steps, where attention must first learn
   to aim; 3x3 convolutions over the grid compare neighbouring regions, relations across the image
   build up block by block. Its first output token is the pooled, text-conditioned image summary.
-- "relation": a Relation Network (Santoro et al. 2017) over the image grid's cells, each with its x/y:
-  a small MLP g reads every ordered pair of cells together with the question and the pair outputs are
-  averaged; FiLM's grid summary is added. The first layer of g is split (W [o_i, o_j, q] = A o_i + B o_j
-  + C q), so only the layers after it cost per pair: 4,096 pairs x 2 layers x 32 x 32 per question.
+- "pointer": FiLM plus two text-chosen pointers over the grid cells, the second steered by what and where
+  the first found; each returns the content and the x/y of the object it points at, so comparing two
+  objects (left of, larger than, closest to) is linear in what the classifier reads. The pointers can
+  be taught directly from boxes of the objects a question names (GQA-style grounding; Shapes rows have
+  them), which turns aiming from a second-order signal into a first-order one.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from torch import nn
 from vl.errors import ConfigError
 from vl.layers import DecoderBlock, EncoderBlock, key_mask
 
-FusionKind = Literal["cross", "joint", "film", "relation"]
+FusionKind = Literal["cross", "joint", "film", "pointer"]
 
 
 def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
     """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them."""
-    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "relation": RelationFusion}[kind](*args)
+    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "pointer": PointerFusion}[kind](*args)
 
 
 class TextEmbedding(nn.Module):
@@ -164,33 +165,70 @@ class FiLMBlock(nn.Module):
         return h + torch.relu((1 + gamma[:, :, None, None]) * y + beta[:, :, None, None])
 
 
-class RelationFusion(FiLMFusion):
-    """FiLMFusion whose pooled summary also gets a Relation Network's: mean over cell pairs (i, j) of
-    g(o_i, o_j, q), o the grid cells with x/y, q the text summary; f maps it to the text width."""
+class PointerFusion(FiLMFusion):
+    """FiLMFusion whose summary also reads two objects the text points at. Pointer 1 is a text-chosen
+    attention over the grid cells; pointer 2's query also takes what and where pointer 1 found, and the
+    keys carry each cell's x, y and x^2 + y^2, so "the object closest to the red one" is a dot product
+    (-|c - a|^2 = 2 a.c - |c|^2 - |a|^2). Each pointer returns its cells' content and its mean x, y: where
+    an object is, and how two compare, is then linear in the summary. `forward_with_pointers` also gives
+    the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`)."""
 
-    def __init__(
-        self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0, width: int = 32
-    ):
+    slots = 2
+
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
-        self.cell = nn.Linear(memory_dim + 2, 2 * width)  # A o_i and B o_j of g's first layer, per image
-        self.question = nn.Linear(dim, width)  # C q
-        self.pair = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
-        self.f = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
+        self.keys = nn.Linear(memory_dim + 3, dim)
+        self.values = nn.Linear(memory_dim, dim)
+        self.first_query = nn.Linear(dim, dim)
+        self.second_query = nn.Linear(dim, dim)
+        self.second_gain = nn.Linear(dim, dim)  # the text decides how pointer 1's find steers pointer 2 (nearest or farthest)
+        self.found = nn.Linear(dim + 2, dim)
+        self.read = nn.Sequential(nn.Linear(3 * dim + 4, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
-        text = self.read_text(ids, mask)
-        summary = self.pooled(text[:, 0], image, image_index) + self.relations(text[:, 0], image, image_index)
-        return self.norm(torch.cat([summary[:, None].to(text.dtype), text[:, 1:]], dim=1))
+        return self.forward_with_pointers(ids, mask, image, image_index)[0]
 
-    def relations(self, summary: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
-        """f(mean over cell pairs of g(o_i, o_j, q)): (B, D) from the text summary q (B, D)."""
-        cells = with_coordinates(token_grid(image)).flatten(2).transpose(1, 2)  # (I, N, Dm + 2)
-        first, second = self.cell(cells).chunk(2, dim=-1)  # (I, N, W) each, once per image
+    def forward_with_pointers(
+        self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fused text tokens (B, L, D), pointer logits over the grid cells (B, 2, N))."""
+        text = self.read_text(ids, mask)
+        summary = text[:, 0]
+        grid = with_coordinates(token_grid(image))  # (I, Dm + 2, s, s)
+        xy = grid[0, -2:].flatten(1).T  # (N, 2)
+        keys = self.keys(torch.cat([image, xy.expand(image.size(0), -1, -1), xy.square().sum(-1, keepdim=True).expand(image.size(0), -1, 1)], -1))
+        values = self.values(image)
         if image_index is not None:
-            first, second = first[image_index], second[image_index]
-        first = first + self.question(summary)[:, None].to(first.dtype)
-        pairs = self.pair(first[:, :, None] + second[:, None])  # (B, N, N, W)
-        return self.f(pairs.mean(dim=(1, 2)))
+            keys, values = keys[image_index], values[image_index]
+        scale = keys.size(-1) ** -0.5
+        first = torch.einsum("bd,bnd->bn", self.first_query(summary).to(keys.dtype), keys) * scale
+        what1, where1 = self._pool(first, values, xy)
+        steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
+        second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
+        what2, where2 = self._pool(second, values, xy)
+        pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
+        fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
+        return fused, torch.stack([first, second], dim=1)
+
+    @staticmethod
+    def _pool(logits: torch.Tensor, values: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What (B, D) and where (B, 2) a pointer's softmax over the cells finds."""
+        weights = logits.float().softmax(-1)
+        return torch.einsum("bn,bnd->bd", weights.to(values.dtype), values), weights @ xy.float()
+
+
+def box_cells(boxes: torch.Tensor, side: int) -> torch.Tensor:
+    """Boxes (..., 4) as (x, y, w, h) fractions of the image -> which cells of a side x side grid they
+    cover (..., side * side), as a distribution: the cells whose centre lies in the box, or, for a box
+    smaller than a cell, the cell holding its centre."""
+    centres = (torch.arange(side, device=boxes.device, dtype=torch.float32) + 0.5) / side
+    cy, cx = torch.meshgrid(centres, centres, indexing="ij")
+    cx, cy = cx.flatten(), cy.flatten()
+    x, y, w, h = (boxes[..., k, None].float() for k in range(4))
+    inside = (cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)
+    middle = ((x + w / 2) * side).long().clamp(0, side - 1) + side * ((y + h / 2) * side).long().clamp(0, side - 1)
+    inside = inside | torch.nn.functional.one_hot(middle.squeeze(-1), side * side).bool()
+    return inside.float() / inside.sum(-1, keepdim=True)
 
 
 def token_grid(tokens: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.caption import CaptionHead
-from vl.heads.fusion import FusionKind, build_fusion, joint_memory
+from vl.heads.fusion import FusionKind, PointerFusion, box_cells, build_fusion, joint_memory
 from vl.layers import init_weights
 from vl.registry import HEADS
 
@@ -40,13 +40,15 @@ def build_text_decoder(cfg: Any, dc: TextDecoderConfig) -> CaptionHead:
 class VQAHead(nn.Module):
     """forward(tokens (B, N, Dm), batch with question_ids/question_mask (Q, L) [question_image (Q,): the
     image of each question, when a batch asks several per image; answer_scores (Q, A);
-    answer_input_ids/answer_labels]) -> {"logits" (Q, A), "loss"}."""
+    answer_input_ids/answer_labels; question_boxes (Q, K, 4) with question_box_mask (Q, K): the objects
+    each question points at, which fusion "pointer" learns to aim at]) -> {"logits" (Q, A), "loss"}."""
 
     @dataclass
     class Config:
         dim: int = 256
         depth: int = 2  # fusion blocks: question self-attention + cross-attention to the image
-        fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film (vl.heads.fusion)
+        fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film | pointer (vl.heads.fusion)
+        grounding_weight: float = 1.0  # fusion "pointer": weight of its loss against question_boxes, when the batch has them
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -78,10 +80,17 @@ class VQAHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         index = batch.get("question_image")  # several questions per image: (Q,) image of each
-        fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)  # (Q, L, D)
+        pointers = None
+        if isinstance(self.fusion, PointerFusion):
+            fused, pointers = self.fusion.forward_with_pointers(batch["question_ids"], batch["question_mask"], tokens, index)
+        else:
+            fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)  # (Q, L, D)
         logits = self.classifier(fused[:, 0]).float()  # the BOS token reads the whole question: (B, A)
         out: dict[str, torch.Tensor] = {"logits": logits}
         losses = []
+        if pointers is not None and "question_boxes" in batch and self.cfg.grounding_weight:
+            out["loss_ground"] = grounding_loss(pointers, batch["question_boxes"], batch["question_box_mask"])
+            losses.append(self.cfg.grounding_weight * out["loss_ground"])
         if "answer_scores" in batch:
             out["loss_classify"] = soft_cross_entropy(logits, batch["answer_scores"])
             losses.append(out["loss_classify"])
@@ -119,3 +128,15 @@ def soft_cross_entropy(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tens
     per_row = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
     has_answer = (total.squeeze(-1) > 0).float()
     return (per_row * has_answer).sum() / has_answer.sum().clamp(min=1)
+
+
+def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each pointer's softmax over the grid cells (Q, K, N) against the cells its box
+    covers (boxes (Q, K', 4), x/y/w/h fractions of the image; box_mask (Q, K') which boxes are there),
+    averaged over the pointers that have a box (0 when none has)."""
+    k = min(pointers.size(1), boxes.size(1))
+    pointers, boxes, box_mask = pointers[:, :k], boxes[:, :k], box_mask[:, :k].bool()
+    if not box_mask.any():
+        return pointers.sum() * 0.0
+    target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
+    return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()

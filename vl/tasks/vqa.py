@@ -68,6 +68,8 @@ class VQATask(TaskKind):
                 if answer in self.answer_index:
                     scores[i, self.answer_index[answer]] = min(1.0, n / 3)
         batch = {**inputs, "question_image": index, "question_ids": q["ids"], "question_mask": q["mask"], "answer_scores": scores}
+        if kept and "question_boxes" in kept[0]:  # the objects each question points at (Shapes rows; GQA-style)
+            batch["question_boxes"], batch["question_box_mask"] = pad_boxes([r["question_boxes"] for r in kept])
         if c.generative:
             text = self.processor.encode_captions([normalize_answer(r["multiple_choice_answer"]) for r in kept], c.decoder.max_len - 1)
             batch.update(answer_input_ids=text["input_ids"], answer_labels=text["labels"])
@@ -126,6 +128,17 @@ def answer(model: VLModel, task: str, processor, inputs: dict[str, torch.Tensor]
         inputs = {**inputs, "pixel_values": inputs["pixel_values"][[image_ids.index(i) for i in first]]}
     logits = model(**inputs, task=task, **fields)["logits"]
     return [head.cfg.answers[i] for i in logits.argmax(-1).tolist()]
+
+
+def pad_boxes(rows: list[list[list[float]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each question's boxes as one tensor (Q, K, 4), K the most any question has, and which are there (Q, K)."""
+    k = max(1, max(map(len, rows)))
+    boxes, mask = torch.zeros(len(rows), k, 4), torch.zeros(len(rows), k, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        if row:
+            boxes[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = True
+    return boxes, mask
 
 
 def vqa_table(acc: dict[str, Any]) -> str:

@@ -66,3 +66,10 @@ def test_generation_longer_than_a_decoding_head_is_caught_at_load():
         load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "multitask.yaml", ["generation.max_new_tokens=24"])
     with pytest.raises(ConfigError, match="model.heads.caption.max_len is 32"):
         load_config(ExperimentConfig, ROOT / "configs" / "shapes" / "caption.yaml", ["generation.max_new_tokens=40"])
+
+
+def test_a_pointer_head_taught_by_boxes_refuses_augmentation_that_moves_them():
+    path = ROOT / "configs" / "shapes" / "reasoning_pointer.yaml"
+    with pytest.raises(ConfigError, match="fusion 'pointer' learns to aim from question_boxes.*data.augment.shift=0"):
+        load_config(ExperimentConfig, path, ["data.augment.shift=0.1"])
+    load_config(ExperimentConfig, path, ["data.augment.shift=0.1", "model.heads.vqa.grounding_weight=0"])

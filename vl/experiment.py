@@ -212,6 +212,12 @@ class ExperimentConfig:
             spec = dict(self.model.heads[name])
             kind = spec.pop("type", name)
             head_cfg = from_dict(HEADS.get(kind).Config, spec, prefix=f"model.heads.{name}.")
+            moves = self.data.augment.flip or self.data.augment.shift
+            if getattr(head_cfg, "fusion", None) == "pointer" and getattr(head_cfg, "grounding_weight", 0) and moves:
+                raise ConfigError(
+                    f"model.heads.{name}: fusion 'pointer' learns to aim from question_boxes, which data.augment's flip/shift "
+                    f"move off their objects: set data.augment.flip=false and data.augment.shift=0, or model.heads.{name}.grounding_weight=0"
+                )
             decoder = TASKS.get(kind).decoder_positions(head_cfg) if kind in TASKS else None
             if decoder and self.generation.max_new_tokens >= decoder[1]:
                 key, positions = decoder

@@ -1,13 +1,14 @@
 """Is it the encoder or the question head that learns slowly? Fresh VQA heads on a trained, frozen encoder.
 
 Every arm takes the encoder of a trained model (its weights frozen, eval mode) and trains a new VQA head
-of one fusion kind (vl.heads.fusion: cross, joint, film) on the Shapes questions for the same number
+of one fusion kind (vl.heads.fusion: cross, joint, film, pointer) on the Shapes questions for the same number
 of steps, then scores it on validation images (official VQA accuracy, per question family). If
 the heads stay near the answer prior on an encoder that already tags every color and shape, the time
 goes into the head learning to bind question words to image regions, not into the encoder.
 
     python bench/vqa_head_probe.py --encoder runs/shapes-reasoning/model            # 3 arms x 400 steps
     python bench/vqa_head_probe.py --encoder DIR --fusions cross --steps 200 --questions-per-image 8
+    python bench/vqa_head_probe.py --encoder DIR --fusions pointer --grounding-weight 0   # pointers not taught by boxes
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ COLORS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple)\b")
 FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}, "pointer": {"depth": 4}}
 
 
-def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0) -> tuple[dict, dict]:
+def probe(
+    encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0, grounding_weight: float = 1.0
+) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
     trained = VLModel.from_pretrained(encoder_dir)
@@ -41,6 +44,8 @@ def probe(encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float,
     if coords:  # fixed grid-position features appended to the frozen encoder's tokens (no weights)
         run["model"]["encoder"]["coords"] = coords
     run["model"]["heads"] = {"vqa": {"type": "vqa", "dim": dim, "heads": 4, "fusion": fusion, **FUSION_SHAPES[fusion]}}
+    if fusion == "pointer":  # taught to aim by the questions' boxes, unless weight 0 (the control)
+        run["model"]["heads"]["vqa"]["grounding_weight"] = grounding_weight
     run["tasks"] = {"vqa": {"questions_per_image": questions}}
     run["train"] = {**run["train"], "output_dir": str(out), "share_images": True, "mixed_precision": "bf16"}
     run["data"]["eval_images"] = eval_images
@@ -96,11 +101,22 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=192)
     parser.add_argument("--eval-images", type=int, default=200)
     parser.add_argument("--coords", type=int, default=0, help="append this many grid-position features to the encoder's tokens")
+    parser.add_argument("--grounding-weight", type=float, default=1.0, help="fusion pointer: weight of its loss against question_boxes (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/vqa_head_probe.json"))
     args = parser.parse_args()
     results = {}
     for fusion in args.fusions.split(","):
-        arm = (fusion, args.steps, args.questions_per_image, args.lr, args.dim, args.eval_images, Path("/tmp/vqa_head_probe"), args.coords)
+        arm = (
+            fusion,
+            args.steps,
+            args.questions_per_image,
+            args.lr,
+            args.dim,
+            args.eval_images,
+            Path("/tmp/vqa_head_probe"),
+            args.coords,
+            args.grounding_weight,
+        )
         prior, r = probe(args.encoder, *arm)
         if not results:
             print(f"question-only prior (the image ignored): loss {prior['loss']:.3f}, accuracy {prior['accuracy']:.2f} ({prior['templates']} templates)")

@@ -1,5 +1,5 @@
 """A short text (a question, or an answer prompt) read together with the image. Shared by the VQA and
-question-generation heads, in one of two ways (the head's `fusion` option):
+question-generation heads, in one of these ways (the head's `fusion` option):
 
 - "cross": blocks of bidirectional self-attention over the text, cross-attention to the image tokens
   and an MLP. The image tokens stay as the encoder left them; the text gathers from them.
@@ -173,8 +173,6 @@ class PointerFusion(FiLMFusion):
     an object is, and how two compare, is then linear in the summary. `forward_with_pointers` also gives
     the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`)."""
 
-    slots = 2
-
     def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
         self.keys = nn.Linear(memory_dim + 3, dim)
@@ -219,8 +217,8 @@ class PointerFusion(FiLMFusion):
 
 def box_cells(boxes: torch.Tensor, side: int) -> torch.Tensor:
     """Boxes (..., 4) as (x, y, w, h) fractions of the image -> which cells of a side x side grid they
-    cover (..., side * side), as a distribution: the cells whose centre lies in the box, or, for a box
-    smaller than a cell, the cell holding its centre."""
+    cover (..., side * side), as a distribution: the cells whose centre lies in the box, and the cell
+    holding the box's centre (so that a box smaller than a cell still has one)."""
     centres = (torch.arange(side, device=boxes.device, dtype=torch.float32) + 0.5) / side
     cy, cx = torch.meshgrid(centres, centres, indexing="ij")
     cx, cy = cx.flatten(), cy.flatten()

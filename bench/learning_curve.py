@@ -86,8 +86,9 @@ def main() -> None:
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     axes.flat[0].set_ylabel("% (val)")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 2), fontsize=9, frameon=False)  # above the panels, over none
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.15 / rows))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}: {len(panels)} panels, runs: {', '.join(curves)}")

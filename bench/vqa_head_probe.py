@@ -9,7 +9,6 @@ goes into the head learning to bind question words to image regions, not into th
     python bench/vqa_head_probe.py --encoder runs/shapes-reasoning/model            # 3 arms x 400 steps
     python bench/vqa_head_probe.py --encoder DIR --fusions cross --steps 200 --questions-per-image 8
     python bench/vqa_head_probe.py --encoder DIR --fusions pointer --grounding-weight 0   # pointers not taught by boxes
-    python bench/vqa_head_probe.py --encoder DIR --fusions pointer --pointer-relations   # explicit distance/difference terms
 """
 
 from __future__ import annotations
@@ -36,17 +35,7 @@ FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth":
 
 
 def probe(
-    encoder_dir: Path,
-    fusion: str,
-    steps: int,
-    questions: int,
-    lr: float,
-    dim: int,
-    eval_images: int,
-    out: Path,
-    coords: int = 0,
-    grounding_weight: float = 1.0,
-    pointer_relations: bool = False,
+    encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0, grounding_weight: float = 1.0
 ) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
@@ -56,7 +45,7 @@ def probe(
         run["model"]["encoder"]["coords"] = coords
     run["model"]["heads"] = {"vqa": {"type": "vqa", "dim": dim, "heads": 4, "fusion": fusion, **FUSION_SHAPES[fusion]}}
     if fusion == "pointer":  # taught to aim by the questions' boxes, unless weight 0 (the control)
-        run["model"]["heads"]["vqa"].update(grounding_weight=grounding_weight, pointer_relations=pointer_relations)
+        run["model"]["heads"]["vqa"]["grounding_weight"] = grounding_weight
     run["tasks"] = {"vqa": {"questions_per_image": questions}}
     run["train"] = {**run["train"], "output_dir": str(out), "share_images": True, "mixed_precision": "bf16"}
     run["data"]["eval_images"] = eval_images
@@ -113,7 +102,6 @@ def main() -> None:
     parser.add_argument("--eval-images", type=int, default=200)
     parser.add_argument("--coords", type=int, default=0, help="append this many grid-position features to the encoder's tokens")
     parser.add_argument("--grounding-weight", type=float, default=1.0, help="fusion pointer: weight of its loss against question_boxes (0: none)")
-    parser.add_argument("--pointer-relations", action="store_true", help="fusion pointer: its explicit distance and difference terms")
     parser.add_argument("--out", type=Path, default=Path("bench/results/vqa_head_probe.json"))
     args = parser.parse_args()
     results = {}

@@ -34,10 +34,9 @@ from vl.layers import DecoderBlock, EncoderBlock, key_mask
 FusionKind = Literal["cross", "joint", "film", "pointer"]
 
 
-def build_fusion(kind: FusionKind, *args: Any, **options: Any) -> nn.Module:
-    """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them, options
-    the kind's own (PointerFusion: relations)."""
-    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "pointer": PointerFusion}[kind](*args, **options)
+def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
+    """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them."""
+    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "pointer": PointerFusion}[kind](*args)
 
 
 class TextEmbedding(nn.Module):
@@ -172,31 +171,10 @@ class PointerFusion(FiLMFusion):
     keys carry each cell's x, y and x^2 + y^2, so "the object closest to the red one" is a dot product
     (-|c - a|^2 = 2 a.c - |c|^2 - |a|^2). Each pointer returns its cells' content and its mean x, y: where
     an object is, and how two compare, is then linear in the summary. `forward_with_pointers` also gives
-    the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`).
+    the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`)."""
 
-    With `relations`, two comparisons are made explicit rather than left to be learned: pointer 2's logits
-    get a text-weighted -|c - a|^2 (a: where pointer 1 found its object; the weight's sign is nearest or
-    farthest) and lose pointer 1's own cells, and the summary gets the two finds' differences (x1 - x2,
-    y1 - y2 and their sizes) under text-chosen gains, so "is A left of B" is one signed product."""
-
-    def __init__(
-        self,
-        vocab_size: int,
-        dim: int,
-        depth: int,
-        heads: int,
-        max_len: int,
-        memory_dim: int,
-        mlp_ratio: float = 4.0,
-        dropout: float = 0.0,
-        relations: bool = False,
-    ):
+    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
-        self.relations = relations
-        if relations:
-            self.distance_weight = nn.Linear(dim, 1)
-            self.differences = nn.Linear(4, dim)
-            self.difference_gain = nn.Linear(dim, dim)
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -225,15 +203,8 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
-        if self.relations:
-            first_cells = first.float().softmax(-1)
-            distance = (xy.float()[None] - where1[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
-            second = second.float() - self.distance_weight(summary).float() * distance - 10 * first_cells / first_cells.amax(-1, keepdim=True)
         what2, where2 = self._pool(second, values, xy)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
-        if self.relations:
-            delta = where1 - where2
-            pointed = pointed + (1 + self.difference_gain(summary)) * self.differences(torch.cat([delta, delta.abs()], -1).to(summary.dtype))
         fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
         return fused, torch.stack([first, second], dim=1)
 

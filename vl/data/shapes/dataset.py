@@ -91,8 +91,9 @@ def to_vqa_dataset(ds: Dataset, grounding: bool = False) -> Dataset:
 
     def explode(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in features}
-        for image, image_id, questions, scene in zip(batch["image"], batch["image_id"], batch["questions"], batch["scene"]):
-            side = PIL.Image.open(io.BytesIO(image["bytes"])).width if grounding else 0
+        scenes = batch["scene"] if grounding else [None] * len(batch["image_id"])
+        for image, image_id, questions, scene in zip(batch["image"], batch["image_id"], batch["questions"], scenes):
+            side = PIL.Image.open(io.BytesIO(image["bytes"]) if image["bytes"] else image["path"]).width if grounding else 0
             for q in questions:
                 out["image"].append(image)
                 out["image_id"].append(image_id)

@@ -192,8 +192,8 @@ class PointerFusion(FiLMFusion):
         """(fused text tokens (B, L, D), pointer logits over the grid cells (B, 2, N))."""
         text = self.read_text(ids, mask)
         summary = text[:, 0]
-        grid = with_coordinates(token_grid(image))  # (I, Dm + 2, s, s)
-        xy = grid[0, -2:].flatten(1).T  # (N, 2)
+        side = token_grid(image).size(-1)  # checks the tokens make a square grid
+        xy = grid_coordinates(side, side, image).flatten(1).T  # (N, 2)
         keys = self.keys(torch.cat([image, xy.expand(image.size(0), -1, -1), xy.square().sum(-1, keepdim=True).expand(image.size(0), -1, 1)], -1))
         values = self.values(image)
         if image_index is not None:
@@ -240,10 +240,15 @@ def token_grid(tokens: torch.Tensor) -> torch.Tensor:
 def with_coordinates(grid: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C + 2, H, W): x and y of each cell centre in [-1, 1] appended (CoordConv)."""
     b, _, h, w = grid.shape
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=grid.device, dtype=grid.dtype)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=grid.device, dtype=grid.dtype)
+    return torch.cat([grid, grid_coordinates(h, w, grid).expand(b, -1, -1, -1)], dim=1)
+
+
+def grid_coordinates(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """(2, H, W): x and y of each cell centre of an H x W grid in [-1, 1], in like's dtype and device."""
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=like.device, dtype=like.dtype)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=like.device, dtype=like.dtype)
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.cat([grid, torch.stack([xx, yy]).expand(b, -1, -1, -1)], dim=1)
+    return torch.stack([xx, yy])
 
 
 def joint_memory(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, project: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

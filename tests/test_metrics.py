@@ -77,6 +77,15 @@ def test_spice_is_skipped_with_a_reason_and_never_downloaded(monkeypatch):
         assert "Stanford CoreNLP 3.6.0" in out["skipped"]["SPICE"] and "SPICE" not in out["metrics"]
 
 
+def test_without_java_every_caption_metric_is_skipped_with_the_fix(monkeypatch):
+    import vl.metrics.caption as caption_module
+
+    monkeypatch.setattr(caption_module.shutil, "which", lambda name: None)
+    out = caption_scores({1: ["a red circle"]}, {1: "a red circle"}, ["Bleu_4", "CIDEr"])
+    assert out["metrics"] == {} and out["images"] == 1
+    assert set(out["skipped"]) == {"Bleu_4", "CIDEr"} and "install a Java runtime" in out["skipped"]["CIDEr"]
+
+
 def test_perfect_captions_score_high_and_wrong_ones_low():
     refs = {i: [c] * 5 for i, c in enumerate(CAPTIONS)}
     good = caption_scores(refs, {i: c for i, c in enumerate(CAPTIONS)}, ["Bleu_4", "CIDEr"])["metrics"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -59,7 +60,9 @@ class VLProcessor(ProcessorMixin):
                 raise ValueError(f"every clip of a batch needs the same number of frames (at least one), got {sorted(lengths)}; sample a fixed number")
             frames = self.visual_inputs([f for clip in media for f in clip])["pixel_values"]
             return {"pixel_values": frames.unflatten(0, (len(media), lengths.pop()))}
-        rgb = [to_rgb(im) for im in media]  # PIL images are H x W x C: said, so a 1 x 3 image is not taken for C x H x W
+        # H x W x C arrays, and said so: a 1 x 3 image is not taken for C x H x W (and transformers 5.17 reads
+        # a PIL image as C x H x W whatever input_data_format says)
+        rgb = [np.array(to_rgb(im)) for im in media]
         return {"pixel_values": self.image_processor(rgb, return_tensors="pt", input_data_format="channels_last")["pixel_values"]}
 
     def encode_captions(self, text: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:

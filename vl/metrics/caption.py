@@ -36,16 +36,20 @@ def caption_scores(
 ) -> dict[str, Any]:
     """{"metrics": {name: score}, "skipped": {name: reason}, "images": n} for one caption per image.
 
+    Every metric is skipped, with the reason, where no `java` is on PATH (the PTB tokenizer is Java).
     Images are scored in the order of `predictions` (put them in the annotation file's image order
     to reproduce COCOEvalCap to the last bit).
     """
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
     missing = [i for i in predictions if i not in references]
     if missing:
         raise ValueError(f"{len(missing)} predicted images have no references (e.g. image_id {missing[0]})")
     if not predictions:
         raise ValueError("no predictions to score")
+    if shutil.which("java") is None:  # pycocoevalcap's PTB tokenizer, which every score goes through, is a Java program
+        reason = "java not found on PATH (pycocoevalcap's PTB tokenizer needs it); install a Java runtime to score captions"
+        return {"metrics": {}, "skipped": dict.fromkeys(metrics, reason), "images": len(predictions)}
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
     gts = {i: [{"caption": c} for c in references[i]] for i in predictions}
     res = {i: [{"caption": predictions[i]}] for i in predictions}
     with _quiet():
@@ -55,9 +59,6 @@ def caption_scores(
     for names, make in _scorers(metrics):
         if names == ["SPICE"] and (reason := spice_status()):
             out["skipped"]["SPICE"] = reason
-            continue
-        if names == ["METEOR"] and shutil.which("java") is None:
-            out["skipped"]["METEOR"] = "java not found on PATH"
             continue
         scorer = make()
         with _quiet():

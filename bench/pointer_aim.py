@@ -6,7 +6,9 @@ the box of the object the question means, and how often the answer is right.
 Pointer 1 should find the first object a question names, pointer 2 the second (or, for "closest to / farthest
 from", the object meant): `question_boxes` of the Shapes VQA rows (vl.data.shapes.truth.question_objects).
 A type whose pointers aim right but whose answers stay at chance needs a better read of what they found; a
-type whose pointers miss needs better aiming. Rows without a box for a pointer are not counted for it.
+type whose pointers miss needs better aiming. Also per pointer: the softmax weight on its box (is it sharp?),
+the distance from its mean position (what the head reads as "where") to the box centre, and how often pointer 2
+lands on pointer 1's object. Rows without a box for a pointer are not counted for it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datasets import Image
 
 from vl.data.specs import open_vqa
 from vl.experiment import ExperimentConfig
-from vl.heads.fusion import PointerFusion, box_cells
+from vl.heads.fusion import PointerFusion, box_cells, grid_coordinates
 from vl.metrics import normalize_answer
 from vl.modeling import VLModel
 from vl.processing import VLProcessor
@@ -41,7 +43,7 @@ def main() -> None:
     if not isinstance(head.fusion, PointerFusion):
         raise SystemExit(f"the {args.head} head of {args.model} has fusion '{head.cfg.fusion}', not 'pointer'")
     rows = open_vqa(args.data, ExperimentConfig().data, args.images).cast_column("image", Image())
-    hits: dict[str, list[list[bool]]] = defaultdict(lambda: [[], [], []])  # per type: pointer 1, pointer 2, answer right
+    stats: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))  # per type, per measure: one value a row
     by_image: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         by_image[row["image_id"]].append(row)
@@ -53,18 +55,28 @@ def main() -> None:
             answers = head.classifier(fused[:, 0]).argmax(-1).tolist()
             boxes, present = pad_boxes([r["question_boxes"] for r in group])
             side = int(round(pointers.size(-1) ** 0.5))
+            xy = grid_coordinates(side, side, pointers.float()).flatten(1).T  # (N, 2) cell centres in [-1, 1]
             for i, row in enumerate(group):
-                for k in range(min(2, boxes.size(1))):
-                    if present[i, k]:
-                        target = box_cells(boxes[i, k], side)
-                        hits[row["question_type"]][k].append(bool(target[pointers[i, k].float().argmax()] > 0))
-                right = head.cfg.answers[answers[i]] == normalize_answer(row["multiple_choice_answer"])
-                hits[row["question_type"]][2].append(right)
-    table = {t: {name: (sum(v) / len(v) if v else None) for name, v in zip(("pointer1", "pointer2", "answer"), h)} for t, h in sorted(hits.items())}
-    print(f"{'question type':20} {'pointer 1 in box':>16} {'pointer 2 in box':>16} {'answer right':>13}")
+                seen = stats[row["question_type"]]
+                targets = [box_cells(boxes[i, k], side) if present[i, k] else None for k in range(min(2, boxes.size(1)))]
+                for k, target in enumerate(targets):
+                    if target is None:
+                        continue
+                    weights = pointers[i, k].float().softmax(-1)
+                    centre = (boxes[i, k, :2] + boxes[i, k, 2:] / 2) * 2 - 1
+                    seen[f"pointer{k + 1}"].append(float(target[weights.argmax()] > 0))
+                    seen[f"mass{k + 1}"].append(float(weights[target > 0].sum()))
+                    seen[f"error{k + 1}"].append(float((weights @ xy - centre).norm()))
+                    if k == 1 and targets[0] is not None:  # pointer 2 stuck on pointer 1's object
+                        seen["pointer2_on_first"].append(float(targets[0][weights.argmax()] > 0 and target[weights.argmax()] == 0))
+                seen["answer"].append(float(head.cfg.answers[answers[i]] == normalize_answer(row["multiple_choice_answer"])))
+    table = {t: {name: sum(v) / len(v) for name, v in sorted(m.items())} for t, m in sorted(stats.items())}
+    columns = ("pointer1", "mass1", "error1", "pointer2", "mass2", "error2", "pointer2_on_first", "answer")
+    print(f"{'question type':20} " + " ".join(f"{c:>17}" for c in columns))
     for t, r in table.items():
-        cells = [f"{r[k]:16.3f}" if r[k] is not None else f"{'-':>16}" for k in ("pointer1", "pointer2")]
-        print(f"{t:20} {cells[0]} {cells[1]} {r['answer']:13.3f}")
+        print(f"{t:20} " + " ".join(f"{r[c]:17.3f}" if c in r else f"{'-':>17}" for c in columns))
+    print("pointerK: top cell in its object's box; massK: softmax weight on the box's cells; errorK: distance from the")
+    print("pointer's mean position to the box centre (the image spans [-1, 1]); pointer2_on_first: pointer 2's top cell on pointer 1's object")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "types": table}, indent=1))
     print(f"wrote {args.out}")

@@ -9,6 +9,7 @@ goes into the head learning to bind question words to image regions, not into th
     python bench/vqa_head_probe.py --encoder runs/shapes-reasoning/model            # 3 arms x 400 steps
     python bench/vqa_head_probe.py --encoder DIR --fusions cross --steps 200 --questions-per-image 8
     python bench/vqa_head_probe.py --encoder DIR --fusions pointer --grounding-weight 0   # pointers not taught by boxes
+    python bench/vqa_head_probe.py --encoder DIR --fusions pointer,pointer+relations     # + explicit distance/difference terms
 """
 
 from __future__ import annotations
@@ -24,18 +25,32 @@ from pathlib import Path
 import torch
 import yaml
 from accelerate import Accelerator
+from accelerate.utils import send_to_device
 
 from tasks.common.multitask import MultiTask
 from vl.config import from_dict
 from vl.experiment import ExperimentConfig
 from vl.modeling import VLModel
+from vl.processing import VLProcessor
 
 COLORS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple)\b")
 FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}, "pointer": {"depth": 4}}
 
 
 def probe(
-    encoder_dir: Path, fusion: str, steps: int, questions: int, lr: float, dim: int, eval_images: int, out: Path, coords: int = 0, grounding_weight: float = 1.0
+    encoder_dir: Path,
+    fusion: str,
+    steps: int,
+    questions: int,
+    lr: float,
+    dim: int,
+    eval_images: int,
+    out: Path,
+    coords: int = 0,
+    grounding_weight: float = 1.0,
+    pointer_relations: bool = False,
+    workers: int = 0,
+    save: Path | None = None,
 ) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
@@ -45,15 +60,16 @@ def probe(
         run["model"]["encoder"]["coords"] = coords
     run["model"]["heads"] = {"vqa": {"type": "vqa", "dim": dim, "heads": 4, "fusion": fusion, **FUSION_SHAPES[fusion]}}
     if fusion == "pointer":  # taught to aim by the questions' boxes, unless weight 0 (the control)
-        run["model"]["heads"]["vqa"]["grounding_weight"] = grounding_weight
+        run["model"]["heads"]["vqa"].update(grounding_weight=grounding_weight, pointer_relations=pointer_relations)
     run["tasks"] = {"vqa": {"questions_per_image": questions}}
     run["train"] = {**run["train"], "output_dir": str(out), "share_images": True, "mixed_precision": "bf16"}
-    run["data"]["eval_images"] = eval_images
+    run["data"].update(eval_images=eval_images, num_workers=workers)
     run["model"]["tokenizer"] = {"path": str(encoder_dir)}  # the trained model's tokenizer, not a new one
     cfg = from_dict(ExperimentConfig, run)
-    accelerator = Accelerator(cpu=True, mixed_precision="bf16")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16")
     task = MultiTask(cfg, accelerator)
-    model = task.model
+    model = task.model.to(device)
     model.encoder.load_state_dict(trained.encoder.state_dict())
     model.encoder.requires_grad_(False).eval()
     head = model.heads["vqa"]
@@ -62,8 +78,8 @@ def probe(
     batches = (batch for epoch in range(10**6) for batch in loader)
     losses, start = [], time.perf_counter()
     for _ in range(steps):
-        batch = next(batches)["vqa"]
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        batch = send_to_device(next(batches)["vqa"], device)
+        with torch.autocast(device, dtype=torch.bfloat16):
             with torch.no_grad():
                 tokens = model.encoder(batch["pixel_values"])
             loss = head(tokens, batch)["loss"]
@@ -73,6 +89,9 @@ def probe(
         losses.append(float(loss))
     seconds = time.perf_counter() - start
     scores = task.evaluate(model)
+    if save is not None:  # a model folder bench/pointer_aim.py can read
+        model.save_pretrained(save)
+        VLProcessor.from_pretrained(encoder_dir).save_pretrained(save)
     tail = losses[-50:]
     scores = {k.removeprefix("val/vqa/"): v for k, v in scores.items()}
     return question_only_prior(task), {"train_seconds": seconds, "final_loss": sum(tail) / len(tail), **scores}
@@ -102,12 +121,16 @@ def main() -> None:
     parser.add_argument("--eval-images", type=int, default=200)
     parser.add_argument("--coords", type=int, default=0, help="append this many grid-position features to the encoder's tokens")
     parser.add_argument("--grounding-weight", type=float, default=1.0, help="fusion pointer: weight of its loss against question_boxes (0: none)")
+    parser.add_argument("--pointer-relations", action="store_true", help="fusion pointer: its explicit distance and difference terms")
+    parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    parser.add_argument("--save", type=Path, default=None, help="save each arm's model in SAVE/<arm> (for bench/pointer_aim.py)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/vqa_head_probe.json"))
     args = parser.parse_args()
     results = {}
     for fusion in args.fusions.split(","):
+        kind, _, option = fusion.partition("+")  # "pointer+relations": the pointer head with its relation terms
         arm = (
-            fusion,
+            kind,
             args.steps,
             args.questions_per_image,
             args.lr,
@@ -116,6 +139,9 @@ def main() -> None:
             Path("/tmp/vqa_head_probe"),
             args.coords,
             args.grounding_weight,
+            args.pointer_relations or option == "relations",
+            args.workers,
+            args.save / fusion if args.save else None,
         )
         prior, r = probe(args.encoder, *arm)
         if not results:

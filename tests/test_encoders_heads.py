@@ -194,6 +194,29 @@ def test_box_cells_are_the_cells_whose_centre_lies_in_the_box_or_the_one_holding
     assert cells[1].view(4, 4).nonzero().tolist() == [[2, 2]]  # no centre inside: the cell holding its centre
 
 
+@pytest.mark.parametrize("sign, expected", [(1.0, {19, 26, 28, 35}), (-1.0, {63})])
+def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell_but_pointer_1s_own(sign, expected):
+    """With relations, a text weight on -|c - a|^2 alone sends pointer 2 next to (or farthest from) what
+    pointer 1 found, never onto it."""
+    from vl.heads.fusion import PointerFusion
+
+    torch.manual_seed(0)
+    fusion = PointerFusion(vocab_size=8, dim=16, depth=1, heads=2, max_len=4, memory_dim=6, relations=True).eval()
+    with torch.no_grad():
+        for linear in (fusion.keys, fusion.first_query, fusion.second_query, fusion.second_gain, fusion.distance_weight):
+            linear.weight.zero_()
+            linear.bias.zero_()
+        fusion.keys.weight[0, 0] = 1.0  # key 0 = feature 0, which only cell 27 (row 3, column 3) has
+        fusion.first_query.bias[0] = 100.0 * 16**0.5
+        fusion.distance_weight.bias.fill_(50.0 * sign)  # nearest (+) or farthest (-)
+    image = torch.zeros(1, 64, 6)
+    image[0, 27, 0] = 1.0
+    ids = torch.tensor([[1, 2]])
+    pointers = fusion.forward_with_pointers(ids, torch.ones_like(ids), image)[1]
+    assert pointers[0, 0].argmax().item() == 27
+    assert pointers[0, 1].argmax().item() in expected
+
+
 def test_pointer_fusion_learns_to_aim_where_the_boxes_say():
     """With the grounding loss alone, pointer 1 learns to find the cell of the colour the text names."""
     from vl.heads.vqa import VQAHead

@@ -34,9 +34,10 @@ from vl.layers import DecoderBlock, EncoderBlock, key_mask
 FusionKind = Literal["cross", "joint", "film", "pointer"]
 
 
-def build_fusion(kind: FusionKind, *args: Any) -> nn.Module:
-    """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them."""
-    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "pointer": PointerFusion}[kind](*args)
+def build_fusion(kind: FusionKind, *args: Any, **options: Any) -> nn.Module:
+    """The text+image fusion a head's `fusion` option names; args as TextImageFusion takes them, options
+    the kind's own (PointerFusion: relations)."""
+    return {"cross": TextImageFusion, "joint": JointFusion, "film": FiLMFusion, "pointer": PointerFusion}[kind](*args, **options)
 
 
 class TextEmbedding(nn.Module):
@@ -171,10 +172,33 @@ class PointerFusion(FiLMFusion):
     keys carry each cell's x, y and x^2 + y^2, so "the object closest to the red one" is a dot product
     (-|c - a|^2 = 2 a.c - |c|^2 - |a|^2). Each pointer returns its cells' content and its mean x, y: where
     an object is, and how two compare, is then linear in the summary. `forward_with_pointers` also gives
-    the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`)."""
+    the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`).
 
-    def __init__(self, vocab_size: int, dim: int, depth: int, heads: int, max_len: int, memory_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+    With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
+    / "right of") are products of the text and the geometry written out, where otherwise the read has to
+    learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
+    object, in cells; the sign of the multiple is nearest or farthest) and lose pointer 1's own cells, and
+    the summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes, in cells) each under a
+    text-chosen gain, so "is A left of B" is one signed product."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        max_len: int,
+        memory_dim: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        relations: bool = False,
+    ):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
+        self.relations = relations
+        if relations:
+            self.distance_weight = nn.Linear(dim, 1)  # > 0: nearest, < 0: farthest
+            self.difference_gain = nn.Linear(dim, 4)  # which difference the text asks about, and its sign
+            self.differences = nn.Linear(4, dim)
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -203,8 +227,18 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
+        if self.relations:
+            cells = side / 2  # coordinates span [-1, 1]: distances in cells
+            distance = ((xy.float()[None] - where1[:, None]) * cells).square().sum(-1)  # (B, N) from pointer 1's find
+            found1 = first.detach().float().softmax(-1)
+            own = found1 / found1.amax(-1, keepdim=True)  # pointer 1's object, once it is sharp (uniform: a constant, no effect)
+            second = second.float() - self.distance_weight(summary).float() * distance - 100.0 * own
         what2, where2 = self._pool(second, values, xy)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
+        if self.relations:
+            delta = (where1 - where2) * side / 2
+            gained = self.difference_gain(summary).float() * torch.cat([delta, delta.abs()], -1)
+            pointed = pointed + self.differences(gained.to(summary.dtype))
         fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
         return fused, torch.stack([first, second], dim=1)
 

@@ -49,6 +49,7 @@ class VQAHead(nn.Module):
         depth: int = 2  # fusion blocks: question self-attention + cross-attention to the image
         fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film | pointer (vl.heads.fusion)
         grounding_weight: float = 1.0  # fusion "pointer": weight of its loss against question_boxes, when the batch has them
+        pointer_relations: bool = False  # fusion "pointer": explicit distance and difference terms (vl.heads.fusion.PointerFusion)
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -71,7 +72,8 @@ class VQAHead(nn.Module):
         if not cfg.answers:
             raise ConfigError("vqa head has no answers; build it from training data (tasks.train does) or set heads.vqa.answers")
         self.cfg = cfg
-        self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout)
+        options = {"relations": cfg.pointer_relations} if cfg.fusion == "pointer" else {}
+        self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         if cfg.generative:
             self.project = nn.Linear(memory_dim, cfg.dim)

@@ -199,6 +199,9 @@ class PointerFusion(FiLMFusion):
             self.distance_weight = nn.Linear(dim, 1)  # > 0: nearest, < 0: farthest
             self.difference_gain = nn.Linear(dim, 4)  # which difference the text asks about, and its sign
             self.differences = nn.Linear(4, dim)
+            for start_neutral in (self.distance_weight, self.difference_gain):  # distances reach ~100 cells^2: start at no effect
+                nn.init.zeros_(start_neutral.weight)
+                nn.init.zeros_(start_neutral.bias)
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -230,8 +233,7 @@ class PointerFusion(FiLMFusion):
         if self.relations:
             cells = side / 2  # coordinates span [-1, 1]: distances in cells
             distance = ((xy.float()[None] - where1[:, None]) * cells).square().sum(-1)  # (B, N) from pointer 1's find
-            found1 = first.detach().float().softmax(-1)
-            own = found1 / found1.amax(-1, keepdim=True)  # pointer 1's object, once it is sharp (uniform: a constant, no effect)
+            own = first.detach().float().softmax(-1)  # pointer 1's object, once pointer 1 is sharp (uniform: ~1.6 everywhere, no effect)
             second = second.float() - self.distance_weight(summary).float() * distance - 100.0 * own
         what2, where2 = self._pool(second, values, xy)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))

@@ -14,7 +14,7 @@ py=${PYTHON:-python3}
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 log="$out/log.txt"
-bars() { tr '\r' '\n' | grep -av '/s\]$\|/step\]$\|s/it\]$\|\[A$\|^\s*$'; }  # progress bars out, lines kept
+bars() { tr '\r' '\n' | grep -av '%|.*\]$\|/s\]$\|\[A$\|^\s*$'; }  # progress bars out, lines kept
 say() { echo "== $* (t=${SECONDS}s)" | tee -a "$log"; }
 
 say versions

@@ -84,9 +84,10 @@ def probe(
                 tokens = model.encoder(batch["pixel_values"])
             loss = head(tokens, batch)["loss"]
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)  # as training clips (train.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     seconds = time.perf_counter() - start
     scores = task.evaluate(model)
     if save is not None:  # a model folder bench/pointer_aim.py can read

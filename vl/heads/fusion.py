@@ -177,9 +177,10 @@ class PointerFusion(FiLMFusion):
     With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
     / "right of") are products of the text and the geometry written out, where otherwise the read has to
     learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
-    object, in cells; the sign of the multiple is nearest or farthest) and lose pointer 1's own cells, and
-    the summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes, in cells) each under a
-    text-chosen gain, so "is A left of B" is one signed product."""
+    object; the sign of the multiple is nearest or farthest) and lose pointer 1's own cells, and the
+    summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain,
+    so "is A left of B" is one signed product. Both terms start at zero and only read the text summary
+    and the pointers' finds (no gradient flows back through them into the shared text encoder or aim)."""
 
     def __init__(
         self,
@@ -199,7 +200,7 @@ class PointerFusion(FiLMFusion):
             self.distance_weight = nn.Linear(dim, 1)  # > 0: nearest, < 0: farthest
             self.difference_gain = nn.Linear(dim, 4)  # which difference the text asks about, and its sign
             self.differences = nn.Linear(4, dim)
-            for start_neutral in (self.distance_weight, self.difference_gain):  # distances reach ~100 cells^2: start at no effect
+            for start_neutral in (self.distance_weight, self.difference_gain):  # start at no effect
                 nn.init.zeros_(start_neutral.weight)
                 nn.init.zeros_(start_neutral.bias)
         self.keys = nn.Linear(memory_dim + 3, dim)
@@ -230,16 +231,15 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
-        if self.relations:
-            cells = side / 2  # coordinates span [-1, 1]: distances in cells
-            distance = ((xy.float()[None] - where1[:, None]) * cells).square().sum(-1)  # (B, N) from pointer 1's find
+        if self.relations:  # read-only of what they are given (detached): they cannot unteach the text encoder or the aim
+            distance = (xy.float()[None] - where1.detach()[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
             own = first.detach().float().softmax(-1)  # pointer 1's object, once pointer 1 is sharp (uniform: ~1.6 everywhere, no effect)
-            second = second.float() - self.distance_weight(summary).float() * distance - 100.0 * own
+            second = second.float() - self.distance_weight(summary.detach()).float() * distance - 100.0 * own
         what2, where2 = self._pool(second, values, xy)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
         if self.relations:
-            delta = (where1 - where2) * side / 2
-            gained = self.difference_gain(summary).float() * torch.cat([delta, delta.abs()], -1)
+            delta = (where1 - where2).detach()
+            gained = self.difference_gain(summary.detach()).float() * torch.cat([delta, delta.abs()], -1)
             pointed = pointed + self.differences(gained.to(summary.dtype))
         fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
         return fused, torch.stack([first, second], dim=1)

@@ -177,8 +177,9 @@ class PointerFusion(FiLMFusion):
     With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
     / "right of") are products of the text and the geometry written out, where otherwise the read has to
     learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
-    object; the sign of the multiple is nearest or farthest) and lose pointer 1's own cells, and the
-    summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain,
+    object; the sign of the multiple is nearest or farthest; moving off pointer 1's own object is left
+    to the learned query, as without relations: a fixed penalty on pointer 1's cells fought pointer 1
+    through the shared keys while it was still aiming at the wrong object), and the summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain,
     so "is A left of B" is one signed product. Both terms start at zero and only read the text summary
     and the pointers' finds (no gradient flows back through them into the shared text encoder or aim)."""
 
@@ -200,9 +201,6 @@ class PointerFusion(FiLMFusion):
             self.distance_weight = nn.Linear(dim, 1)  # > 0: nearest, < 0: farthest
             self.difference_gain = nn.Linear(dim, 4)  # which difference the text asks about, and its sign
             self.differences = nn.Linear(4, dim)
-            for start_neutral in (self.distance_weight, self.difference_gain):  # start at no effect
-                nn.init.zeros_(start_neutral.weight)
-                nn.init.zeros_(start_neutral.bias)
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -210,6 +208,13 @@ class PointerFusion(FiLMFusion):
         self.second_gain = nn.Linear(dim, dim)  # the text decides how pointer 1's find steers pointer 2 (nearest or farthest)
         self.found = nn.Linear(dim + 2, dim)
         self.read = nn.Sequential(nn.Linear(3 * dim + 4, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def start_neutral(self) -> None:
+        """The relation gates at zero, so the terms start at no effect (call after any weight init)."""
+        if self.relations:
+            for gate in (self.distance_weight, self.difference_gain):
+                nn.init.zeros_(gate.weight)
+                nn.init.zeros_(gate.bias)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_pointers(ids, mask, image, image_index)[0]
@@ -233,8 +238,7 @@ class PointerFusion(FiLMFusion):
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
         if self.relations:  # read-only of what they are given (detached): they cannot unteach the text encoder or the aim
             distance = (xy.float()[None] - where1.detach()[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
-            own = first.detach().float().softmax(-1)  # pointer 1's object, once pointer 1 is sharp (uniform: ~1.6 everywhere, no effect)
-            second = second.float() - self.distance_weight(summary.detach()).float() * distance - 100.0 * own
+            second = second.float() - self.distance_weight(summary.detach()).float() * distance
         what2, where2 = self._pool(second, values, xy)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
         if self.relations:

@@ -79,6 +79,8 @@ class VQAHead(nn.Module):
             self.project = nn.Linear(memory_dim, cfg.dim)
             self.decoder = build_text_decoder(cfg, cfg.decoder)
         self.apply(init_weights)
+        if isinstance(self.fusion, PointerFusion):
+            self.fusion.start_neutral()
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         index = batch.get("question_image")  # several questions per image: (Q,) image of each

@@ -223,7 +223,8 @@ def test_pointer_relations_start_at_no_effect():
     from vl.heads.vqa import VQAHead
 
     torch.manual_seed(0)
-    head = VQAHead(VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True), memory_dim=8)
+    cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
+    head = VQAHead(cfg, memory_dim=8)
     fusion = head.fusion
     assert fusion.distance_weight.weight.abs().sum() == 0 and fusion.difference_gain.weight.abs().sum() == 0
     ids = torch.tensor([[1, 2, 3]])

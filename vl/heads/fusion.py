@@ -179,8 +179,9 @@ class PointerFusion(FiLMFusion):
     learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
     object; the sign of the multiple is nearest or farthest; moving off pointer 1's own object is left
     to the learned query, as without relations: a fixed penalty on pointer 1's cells fought pointer 1
-    through the shared keys while it was still aiming at the wrong object), and the summary gets the finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain,
-    so "is A left of B" is one signed product. Both terms start at zero and only read the text summary
+    through the shared keys while it was still aiming at the wrong object), and the summary gets the
+    finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain, so "is A left
+    of B" is one signed product. Both terms start at zero and only read the text summary
     and the pointers' finds (no gradient flows back through them into the shared text encoder or aim)."""
 
     def __init__(

@@ -177,12 +177,11 @@ class PointerFusion(FiLMFusion):
     With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
     / "right of") are products of the text and the geometry written out, where otherwise the read has to
     learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
-    object; the sign of the multiple is nearest or farthest; moving off pointer 1's own object is left
-    to the learned query, as without relations: a fixed penalty on pointer 1's cells fought pointer 1
-    through the shared keys while it was still aiming at the wrong object), and the summary gets the
-    finds' differences (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain, so "is A left
-    of B" is one signed product. Both terms start at zero and only read the text summary
-    and the pointers' finds (no gradient flows back through them into the shared text encoder or aim)."""
+    object; the sign of the multiple is nearest or farthest; moving off pointer 1's own object is left to
+    the learned query, see bench/RESULTS.md issue 14), and the summary gets the finds' differences
+    (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain, so "is A left of B" is one signed
+    product. Both terms start at zero (`start_neutral`) and only read the text summary and the pointers'
+    finds: no gradient flows back through them into the shared text encoder or the aim."""
 
     def __init__(
         self,
@@ -237,7 +236,7 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
-        if self.relations:  # read-only of what they are given (detached): they cannot unteach the text encoder or the aim
+        if self.relations:
             distance = (xy.float()[None] - where1.detach()[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
             second = second.float() - self.distance_weight(summary.detach()).float() * distance
         what2, where2 = self._pool(second, values, xy)

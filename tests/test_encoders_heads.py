@@ -203,12 +203,12 @@ def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign,
     torch.manual_seed(0)
     fusion = PointerFusion(vocab_size=8, dim=16, depth=1, heads=2, max_len=4, memory_dim=6, relations=True).eval()
     with torch.no_grad():
-        for linear in (fusion.keys, fusion.first_query, fusion.second_query, fusion.second_gain, fusion.distance_weight):
+        for linear in (fusion.keys, fusion.first_query, fusion.second_query, fusion.second_gain):
             linear.weight.zero_()
             linear.bias.zero_()
         fusion.keys.weight[0, 0] = 1.0  # key 0 = feature 0, which only cell 27 (row 3, column 3) has
         fusion.first_query.bias[0] = 100.0 * 16**0.5
-        fusion.distance_weight.bias.fill_(50.0 * sign)  # nearest (+) or farthest (-)
+        fusion.distance_words.weight.fill_(25.0 * sign)  # two words: 50 nearest (+) or farthest (-)
     image = torch.zeros(1, 64, 6)
     image[0, 27, 0] = 1.0
     ids = torch.tensor([[1, 2]])
@@ -226,13 +226,15 @@ def test_pointer_relations_start_at_no_effect():
     cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
     head = VQAHead(cfg, memory_dim=8)
     fusion = head.fusion
-    assert fusion.distance_weight.weight.abs().sum() == 0 and fusion.difference_gain.weight.abs().sum() == 0
+    assert fusion.distance_words.weight.abs().sum() == 0 and head.relation_words.weight.abs().sum() == 0
+    assert head.relation_answer.weight.std() > 0.5  # unit scale, so the words' first steps already move the answer
     ids = torch.tensor([[1, 2, 3]])
     image = torch.randn(1, 16, 8)
+    batch = {"question_ids": ids, "question_mask": torch.ones_like(ids)}
     with torch.no_grad():
-        on = fusion(ids, torch.ones_like(ids), image)
+        on = head(image, batch)["logits"]
         fusion.relations = False
-        off = fusion(ids, torch.ones_like(ids), image)
+        off = head(image, batch)["logits"]
     assert torch.allclose(on, off, atol=1e-6)
 
 

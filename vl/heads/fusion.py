@@ -175,13 +175,15 @@ class PointerFusion(FiLMFusion):
     the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`).
 
     With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
-    / "right of") are products of the text and the geometry written out, where otherwise the read has to
-    learn an XOR: pointer 2's logits get a text-chosen multiple of |c - a|^2 (a: where pointer 1 found its
-    object; the sign of the multiple is nearest or farthest; moving off pointer 1's own object is left to
-    the learned query, see bench/RESULTS.md issue 14), and the summary gets the finds' differences
-    (x1 - x2, y1 - y2 and their sizes) each under a text-chosen gain, so "is A left of B" is one signed
-    product. Both terms start at zero (`start_neutral`) and only read the text summary and the pointers'
-    finds: no gradient flows back through them into the shared text encoder or the aim."""
+    / "right of") get the word's choice written out, where otherwise a read has to learn an XOR of the word
+    and the geometry. Pointer 2's logits get w |c - a|^2 (a: where pointer 1 found its object), w the sum over
+    the question's tokens of a learned weight per vocabulary word (its sign: nearest or farthest; moving off
+    pointer 1's own object is left to the learned query). And `forward_with_pointers` also returns the finds'
+    differences (x1 - x2, y1 - y2 and their sizes), which VQAHead weighs by the question's words into its
+    answer logits. A word, not the summary, chooses: the summaries of "is A left of B" and "is A right of B"
+    differ by one word and came out nearly equal (bench/RESULTS.md, issue 14, seventh session). The terms
+    start at zero (`start_neutral`, VQAHead) and read the finds detached: no gradient flows back through them
+    into the aim."""
 
     def __init__(
         self,
@@ -198,9 +200,7 @@ class PointerFusion(FiLMFusion):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
         self.relations = relations
         if relations:
-            self.distance_weight = nn.Linear(dim, 1)  # > 0: nearest, < 0: farthest
-            self.difference_gain = nn.Linear(dim, 4)  # which difference the text asks about, and its sign
-            self.differences = nn.Linear(4, dim)
+            self.distance_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 nearest, < 0 farthest
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -210,19 +210,18 @@ class PointerFusion(FiLMFusion):
         self.read = nn.Sequential(nn.Linear(3 * dim + 4, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
 
     def start_neutral(self) -> None:
-        """The relation gates at zero, so the terms start at no effect (call after any weight init)."""
+        """The distance term at zero, so it starts at no effect (call after any weight init)."""
         if self.relations:
-            for gate in (self.distance_weight, self.difference_gain):
-                nn.init.zeros_(gate.weight)
-                nn.init.zeros_(gate.bias)
+            nn.init.zeros_(self.distance_words.weight)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_pointers(ids, mask, image, image_index)[0]
 
     def forward_with_pointers(
         self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(fused text tokens (B, L, D), pointer logits over the grid cells (B, 2, N))."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(fused text tokens (B, L, D), pointer logits over the grid cells (B, 2, N), and with relations the
+        finds' differences (B, 4): x1 - x2, y1 - y2, |x1 - x2|, |y1 - y2|, detached; None without)."""
         text = self.read_text(ids, mask)
         summary = text[:, 0]
         side = token_grid(image).size(-1)  # checks the tokens make a square grid
@@ -236,17 +235,18 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
+        differences = None
         if self.relations:
+            weight = (self.distance_words(ids).squeeze(-1).float() * mask).sum(-1, keepdim=True)  # (B, 1)
             distance = (xy.float()[None] - where1.detach()[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
-            second = second.float() - self.distance_weight(summary.detach()).float() * distance
+            second = second.float() - weight * distance
         what2, where2 = self._pool(second, values, xy)
-        pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
         if self.relations:
             delta = (where1 - where2).detach()
-            gained = self.difference_gain(summary.detach()).float() * torch.cat([delta, delta.abs()], -1)
-            pointed = pointed + self.differences(gained.to(summary.dtype))
+            differences = torch.cat([delta, delta.abs()], -1)
+        pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
         fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
-        return fused, torch.stack([first, second], dim=1)
+        return fused, torch.stack([first, second], dim=1), differences
 
     @staticmethod
     def _pool(logits: torch.Tensor, values: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

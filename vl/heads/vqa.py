@@ -17,6 +17,9 @@ from vl.layers import init_weights
 from vl.registry import HEADS
 
 
+RELATION_CHANNELS = 16  # pointer relations: the channels a question's words weigh the pointers' differences into
+
+
 @dataclass
 class TextDecoderConfig:
     """The caption decoder a head writes text with (width and heads follow the head's)."""
@@ -75,21 +78,30 @@ class VQAHead(nn.Module):
         options = {"relations": cfg.pointer_relations} if cfg.fusion == "pointer" else {}
         self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
+        self.relation_words = self.relation_answer = None
+        if cfg.fusion == "pointer" and cfg.pointer_relations:  # the finds' differences, weighed by the question's words
+            self.relation_words = nn.Embedding(cfg.vocab_size, 4 * RELATION_CHANNELS)
+            self.relation_answer = nn.Linear(RELATION_CHANNELS, len(cfg.answers))
         if cfg.generative:
             self.project = nn.Linear(memory_dim, cfg.dim)
             self.decoder = build_text_decoder(cfg, cfg.decoder)
         self.apply(init_weights)
         if isinstance(self.fusion, PointerFusion):
             self.fusion.start_neutral()
+        if self.relation_words is not None:
+            # one factor at zero, so the term starts at no effect; the other at unit scale, so the words' first
+            # steps already move the answer (at the usual std of 0.02 they would need ~50x more)
+            nn.init.zeros_(self.relation_words.weight)
+            nn.init.normal_(self.relation_answer.weight)
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         index = batch.get("question_image")  # several questions per image: (Q,) image of each
-        pointers = None
+        pointers = differences = None
         if isinstance(self.fusion, PointerFusion):
-            fused, pointers = self.fusion.forward_with_pointers(batch["question_ids"], batch["question_mask"], tokens, index)
+            fused, pointers, differences = self.fusion.forward_with_pointers(batch["question_ids"], batch["question_mask"], tokens, index)
         else:
             fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)  # (Q, L, D)
-        logits = self.classifier(fused[:, 0]).float()  # the BOS token reads the whole question: (B, A)
+        logits = self.answer_logits(fused, batch["question_ids"], batch["question_mask"], differences)
         out: dict[str, torch.Tensor] = {"logits": logits}
         losses = []
         if pointers is not None and "question_boxes" in batch and self.cfg.grounding_weight:
@@ -105,6 +117,19 @@ class VQAHead(nn.Module):
         if losses:
             out["loss"] = sum(losses)
         return out
+
+    def answer_logits(self, fused: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, differences: torch.Tensor | None = None) -> torch.Tensor:
+        """(Q, A) fp32: the classifier on the fused BOS token (it reads the whole question), plus, with pointer
+        relations, the pointers' differences (Q, 4) weighed by the question's words (ids, mask (Q, L)): each
+        word has RELATION_CHANNELS weights per difference, summed over the question, read by a linear layer
+        into the answers. "Is A left of B" is then a linear function of x1 - x2 whose sign a word sets."""
+        logits = self.classifier(fused[:, 0]).float()
+        if differences is not None:
+            with torch.autocast(logits.device.type, enabled=False):
+                words = self.relation_words(ids).float().unflatten(-1, (4, RELATION_CHANNELS))  # (Q, L, 4, C)
+                channels = torch.einsum("ql,qlgc,qg->qc", mask.float(), words, differences.float())
+                logits = logits + self.relation_answer(channels)
+        return logits
 
     def top_answers(self, logits: torch.Tensor, k: int = 5) -> list[list[dict[str, Any]]]:
         """The k most likely answers of each row with their softmax probability."""

@@ -44,13 +44,13 @@ def vqa_batch(images: int = 3, per_image: int = 2) -> dict:
 
 def test_training_adds_every_exit_loss_and_reaches_every_exit():
     model = exit_model()
-    add_early_exits(model, {"blocks": [1, 2], "heads": ["vqa", "tag"], "weight": 0.5})
+    add_early_exits(model, {"blocks": [0, 1, 2], "heads": ["vqa", "tag"], "weight": 0.5})
     model.train()
     pixels = torch.randn(3, 3, 32, 32)
     out = model(pixels, tasks={"vqa": vqa_batch(), "tag": {"tag_targets": torch.ones(3, 3)}})
     for name in ("vqa", "tag"):
         o = out[name]
-        torch.testing.assert_close(o["loss"], o["loss_full"] + 0.5 * (o["loss_exit1"] + o["loss_exit2"]))
+        torch.testing.assert_close(o["loss"], o["loss_full"] + 0.5 * (o["loss_exit0"] + o["loss_exit1"] + o["loss_exit2"]))
     sum(out[n]["loss"] for n in ("vqa", "tag")).backward()
     for exit_ in (*model.early_exit.exits["vqa"], *model.early_exit.exits["tag"]):
         assert exit_.norm.weight.grad is not None and exit_.norm.weight.grad.abs().sum() > 0
@@ -75,20 +75,21 @@ def test_exits_are_inert_until_a_threshold_is_set_and_thresholds_bound_the_depth
         assert first["exit_block"].tolist() == [1] * 6 and len(seen) == 1 and seen[0].shape == (6,)
 
 
-@pytest.mark.parametrize("name", ["vqa", "tag"])
-def test_each_row_answers_as_it_would_alone(name):
-    """A middle threshold: some rows leave early, some run on; the batch's answers equal each row's alone."""
+@pytest.mark.parametrize("name, first", [("vqa", 1), ("tag", 1), ("vqa", 0), ("tag", 0)])
+def test_each_row_answers_as_it_would_alone(name, first):
+    """A middle threshold: some rows leave early, some run on; the batch's answers equal each row's alone.
+    The first exit after block 1, or on the stem's tokens (block 0)."""
     model = exit_model().eval()
-    add_early_exits(model, {"blocks": [1, 2], "heads": ["vqa", "tag"]})
+    add_early_exits(model, {"blocks": [first, 2], "heads": ["vqa", "tag"]})
     pixels = torch.randn(3, 3, 32, 32)
     batch = vqa_batch() if name == "vqa" else {}
-    with torch.no_grad(), forced_exit(model, name, 1) as seen:
+    with torch.no_grad(), forced_exit(model, name, first) as seen:
         model(pixels, task=name, **batch)
     set_thresholds(model, {name: float(seen[0].median())})
     with torch.no_grad():
         together = model(pixels, task=name, **batch)
         rows = 6 if name == "vqa" else 3
-        assert 1 in together["exit_block"].tolist() and together["exit_block"].max() > 1
+        assert first in together["exit_block"].tolist() and together["exit_block"].max() > first
         for r in range(rows):
             if name == "vqa":
                 one = {k: v[r : r + 1] for k, v in batch.items() if k != "question_image"}
@@ -117,7 +118,7 @@ def test_exits_and_thresholds_save_and_load(tmp_path):
 
 
 def test_what_cannot_exit_is_refused():
-    with pytest.raises(ConfigError, match="blocks 1 .. 2"):
+    with pytest.raises(ConfigError, match="blocks 0 .. 2"):
         add_early_exits(exit_model(), {"blocks": [3]})
     with pytest.raises(ConfigError, match="'caption' is a caption head"):
         add_early_exits(exit_model(), {"blocks": [1], "heads": ["caption"]})

@@ -6,7 +6,8 @@ The record, `config.compression["early_exit"]`, rebuilds the exits on load:
 
     {"blocks": [1, 2, 3], "heads": ["vqa", "tag"], "weight": 1.0, "threshold": {"vqa": 0.9}}
 
-- blocks: the encoder blocks after which every exit head reads the token stream (1 .. depth - 1).
+- blocks: the encoder blocks after which every exit head reads the token stream (1 .. depth - 1; 0 reads
+  the stem's tokens, before any block, where the stem is most of the encoder's cost).
 - weight: each exit's loss counts this much beside the full-depth head's (training only).
 - threshold: per head, the confidence at which an item exits; a head without one runs at full depth,
   exactly as the model without exits (so a freshly trained model answers as before until it is tuned,
@@ -53,9 +54,9 @@ class EarlyExits(nn.Module):
             raise ConfigError(f"early exits need an encoder that runs block by block (vit); this one is a '{type(encoder).__name__}'")
         depth = len(encoder.blocks)
         self.blocks = sorted({int(b) for b in spec.get("blocks", [])})
-        if not self.blocks or not all(1 <= b < depth for b in self.blocks):
-            last = "the last block is the full model"
-            raise ConfigError(f"early_exit.blocks must name blocks 1 .. {depth - 1} of this {depth}-block encoder ({last}), got {spec.get('blocks')}")
+        if not self.blocks or not all(0 <= b < depth for b in self.blocks):
+            last = "0 is the stem's tokens, the last block is the full model"
+            raise ConfigError(f"early_exit.blocks must name blocks 0 .. {depth - 1} of this {depth}-block encoder ({last}), got {spec.get('blocks')}")
         names = list(spec.get("heads") or [n for n, h in heads.items() if h.registry_name in EXIT_HEADS])
         for name in names:
             if name not in heads:
@@ -87,7 +88,8 @@ class EarlyExits(nn.Module):
         if not self.training and not more and self.threshold.get(name):
             return {name: self.adaptive(encoder, heads[name], pixels, name, fields, self.threshold[name])}
         training = self.training and any(n in self.exits for n in tasks)
-        x, streams = encoder.embed(pixels), {}
+        x = encoder.embed(pixels)
+        streams = {0: x} if training and 0 in self.blocks else {}
         for k, block in enumerate(encoder.blocks, 1):
             x = block(x)
             if training and k in self.blocks:
@@ -134,9 +136,9 @@ class EarlyExits(nn.Module):
         exit_block = torch.full((n_rows,), self.depth, dtype=torch.long, device=pixels.device)
         exits = dict(zip(self.blocks, self.exits[name]))
         x = encoder.embed(pixels)
-        for k, block in enumerate(encoder.blocks, 1):
-            x = block(x)
+        for k in range(self.depth):  # x has run k blocks
             if k not in exits:
+                x = encoder.blocks[k](x)
                 continue
             out = exits[k].head(encoder.finish(x, exits[k].norm), _rows_of(fields, rows, row_image, n_rows))
             sure = self.confidence(name, out["logits"]) >= threshold
@@ -148,6 +150,7 @@ class EarlyExits(nn.Module):
             alive = torch.zeros(x.size(0), dtype=torch.bool, device=x.device)
             alive[row_image] = True
             x, row_image = x[alive], (torch.cumsum(alive, 0) - 1)[row_image]  # drop images no row needs; renumber
+            x = encoder.blocks[k](x)
         out = head(encoder.finish(x), _rows_of(fields, rows, row_image, n_rows))
         _keep(done, out, rows, torch.ones_like(rows, dtype=torch.bool), n_rows)
         return self._tally(name, {**done, "exit_block": exit_block})

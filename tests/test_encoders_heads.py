@@ -238,6 +238,32 @@ def test_pointer_relations_start_at_no_effect():
     assert torch.allclose(on, off, atol=1e-6)
 
 
+def test_pointer_relations_learn_a_word_that_flips_the_answer():
+    """ "Is A left of B" / "is A right of B": the answer is an XOR of one word and the sign of x1 - x2, which
+    the words' weights on the pointers' differences learn as a linear read (the summary-gated version could
+    not: the two questions' summaries came out nearly equal)."""
+    from vl.heads.vqa import VQAHead
+
+    torch.manual_seed(0)
+    cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
+    head = VQAHead(cfg, memory_dim=8)
+    left, right = 3, 4
+    words = torch.tensor([left, right]).repeat(64)
+    ids = torch.stack([torch.full_like(words, 1), torch.full_like(words, 5), words, torch.full_like(words, 6)], 1)  # BOS, A, word, B
+    dx = torch.rand(len(words)) * 2 - 1
+    differences = torch.stack([dx, torch.zeros_like(dx), dx.abs(), torch.zeros_like(dx)], 1)
+    yes = (words == left) == (dx < 0)
+    fused = torch.zeros(len(words), 4, 16)  # the rest of the head says nothing: only the relation read can answer
+    optimizer = torch.optim.Adam([head.relation_words.weight, head.relation_answer.weight, head.relation_answer.bias], lr=0.05)
+    for _ in range(100):
+        logits = head.answer_logits(fused, ids, torch.ones_like(ids), differences)
+        loss = torch.nn.functional.cross_entropy(logits, (~yes).long())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert (logits.argmax(-1) == (~yes).long()).float().mean() > 0.95
+
+
 def test_pointer_fusion_learns_to_aim_where_the_boxes_say():
     """With the grounding loss alone, pointer 1 learns to find the cell of the colour the text names."""
     from vl.heads.vqa import VQAHead

@@ -16,7 +16,6 @@ from vl.heads.fusion import FusionKind, PointerFusion, box_cells, build_fusion, 
 from vl.layers import init_weights
 from vl.registry import HEADS
 
-
 RELATION_CHANNELS = 16  # pointer relations: the channels a question's words weigh the pointers' differences into
 
 

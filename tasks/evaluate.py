@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-beams", type=int, default=None, help="override the model's generation config")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--bf16", action="store_true", help="run the model under bf16 autocast")
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, mps ... (default cpu)")
     p.add_argument(
         "--vqa-eval", choices=tuple(VQA_EVALS), default=None,
         help="the official VQA accuracy as its code is today (master, the default) or as of 2017 (legacy: LAVIS/BLIP's copy)",
@@ -125,7 +126,8 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     if args.predictions is not None:
         raise ConfigError("pass either --model (its outputs are scored) or --predictions (a results file), not both")
     cfg = _experiment(args)
-    model = VLModel.from_pretrained(args.model).eval()
+    device = _device(args.device)
+    model = VLModel.from_pretrained(args.model).to(device).eval()
     processor = VLProcessor.from_pretrained(args.model)
     task = model._task(args.task)
     kind = task_kind(model, task)(task, cfg, TaskConfig(eval=args.data or ""))
@@ -133,7 +135,7 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
         raise ConfigError(f"with --model, say which data with --data ({kind.data_help})")
     kind.bind(processor, model)
     name = f"{task}_{args.data.replace(':', '_').replace('/', '_')[:60]}"
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
         rows = kind.open(args.data, args.max_images)
         outputs = kind.infer(model, rows, batch_size=args.batch_size)
         report = kind.report(rows, outputs, _caption_metrics(args))
@@ -146,6 +148,19 @@ def _model(args: argparse.Namespace) -> tuple[dict, str, Path, str]:
     out = args.out or args.model / f"scores_{name}.json"
     what = report.what + (f"; skipped {len(kind.reader.skipped)} unreadable images, first: {kind.reader.skipped[0]}" if kind.reader.skipped else "")
     return {**report.scores, "task": task, "data": args.data, "outputs": str(results) if results else None}, report.table, out, what
+
+
+def _device(name: str) -> torch.device:
+    """The torch device --device names, or a ConfigError saying what this machine has."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device '{name}' is not a device name; use cpu, cuda, cuda:1 or mps") from None
+    here = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not here.get(device.type, False):
+        has = ", ".join(k for k, v in here.items() if v)
+        raise ConfigError(f"--device {name}: this machine has no {device.type} device (it has: {has}); use --device cpu")
+    return device
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
 from tasks.evaluate import main as evaluate_main
 from tasks.train import main as train_main
+from vl.errors import ConfigError
 from vl.modeling import VLModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,3 +177,14 @@ def test_the_training_clock_stands_still_while_paused(monkeypatch):
         assert clock.seconds() == 35.0
     now[0] += 2
     assert clock.seconds() == 37.0
+
+
+def test_evaluate_names_a_device_this_machine_lacks():
+    from tasks.evaluate import _device
+
+    assert _device("cpu").type == "cpu"
+    with pytest.raises(ConfigError, match="not a device name"):
+        _device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no cuda device .* use --device cpu"):
+            _device("cuda")

@@ -8,7 +8,8 @@ from", the object meant): `question_boxes` of the Shapes VQA rows (vl.data.shape
 A type whose pointers aim right but whose answers stay at chance needs a better read of what they found; a
 type whose pointers miss needs better aiming. Also per pointer: the softmax weight on its box (is it sharp?),
 the distance from its mean position (what the head reads as "where") to the box centre, and how often pointer 2
-lands on pointer 1's object. Rows without a box for a pointer are not counted for it.
+lands on pointer 1's object. Rows without a box for a pointer are not counted for it. With pointer relations,
+also the answer with the relation read dropped (answer_no_relations): which question types lean on it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> None:
             q = processor.encode_texts([r["question"] for r in group], head.cfg.max_len)
             fused, pointers, differences = head.fusion.forward_with_pointers(q["ids"], q["mask"], tokens, torch.zeros(len(group), dtype=torch.long))
             answers = head.answer_logits(fused, q["ids"], q["mask"], differences).argmax(-1).tolist()
+            plain = head.answer_logits(fused, q["ids"], q["mask"]).argmax(-1).tolist() if differences is not None else None
             boxes, present = pad_boxes([r["question_boxes"] for r in group])
             side = int(round(pointers.size(-1) ** 0.5))
             xy = grid_coordinates(side, side, pointers.float()).flatten(1).T  # (N, 2) cell centres in [-1, 1]
@@ -69,9 +71,13 @@ def main() -> None:
                     seen[f"error{k + 1}"].append(float((weights @ xy - centre).norm()))
                     if k == 1 and targets[0] is not None:  # pointer 2 stuck on pointer 1's object
                         seen["pointer2_on_first"].append(float(targets[0][weights.argmax()] > 0 and target[weights.argmax()] == 0))
-                seen["answer"].append(float(head.cfg.answers[answers[i]] == normalize_answer(row["multiple_choice_answer"])))
+                gold = normalize_answer(row["multiple_choice_answer"])
+                seen["answer"].append(float(head.cfg.answers[answers[i]] == gold))
+                if plain is not None:
+                    seen["answer_no_relations"].append(float(head.cfg.answers[plain[i]] == gold))
     table = {t: {name: sum(v) / len(v) for name, v in sorted(m.items())} for t, m in sorted(stats.items())}
     columns = ("pointer1", "mass1", "error1", "pointer2", "mass2", "error2", "pointer2_on_first", "answer")
+    columns += ("answer_no_relations",) if head.cfg.pointer_relations else ()
     print(f"{'question type':20} " + " ".join(f"{c:>17}" for c in columns))
     for t, r in table.items():
         print(f"{t:20} " + " ".join(f"{r[c]:17.3f}" if c in r else f"{'-':>17}" for c in columns))

@@ -78,7 +78,7 @@ class VQAHead(nn.Module):
         self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         self.relation_words = self.relation_answer = None
-        if cfg.fusion == "pointer" and cfg.pointer_relations:  # the finds' differences, weighed by the question's words
+        if getattr(self.fusion, "relations", False):  # pointer relations: the finds' differences, weighed by the question's words
             self.relation_words = nn.Embedding(cfg.vocab_size, 4 * RELATION_CHANNELS)
             self.relation_answer = nn.Linear(RELATION_CHANNELS, len(cfg.answers))
         if cfg.generative:

@@ -52,9 +52,9 @@ def main() -> None:
         for group in by_image.values():
             tokens = model.encoder(processor.visual_inputs([group[0]["image"]])["pixel_values"])
             q = processor.encode_texts([r["question"] for r in group], head.cfg.max_len)
-            fused, pointers, differences = head.fusion.forward_with_pointers(q["ids"], q["mask"], tokens, torch.zeros(len(group), dtype=torch.long))
-            answers = head.answer_logits(fused, q["ids"], q["mask"], differences).argmax(-1).tolist()
-            plain = head.answer_logits(fused, q["ids"], q["mask"]).argmax(-1).tolist() if differences is not None else None
+            fused, pointers, geometry = head.fusion.forward_with_pointers(q["ids"], q["mask"], tokens, torch.zeros(len(group), dtype=torch.long))
+            answers = head.answer_logits(fused, q["ids"], q["mask"], geometry).argmax(-1).tolist()
+            plain = head.answer_logits(fused, q["ids"], q["mask"]).argmax(-1).tolist() if geometry is not None else None
             boxes, present = pad_boxes([r["question_boxes"] for r in group])
             side = int(round(pointers.size(-1) ** 0.5))
             xy = grid_coordinates(side, side, pointers.float()).flatten(1).T  # (N, 2) cell centres in [-1, 1]

@@ -26,15 +26,24 @@ import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import send_to_device
+from safetensors import safe_open
 
 from tasks.common.multitask import MultiTask
 from vl.config import from_dict
 from vl.experiment import ExperimentConfig
-from vl.modeling import VLModel
 from vl.processing import VLProcessor
 
 COLORS = re.compile(r"\b(red|orange|yellow|green|cyan|blue|purple)\b")
 FUSION_SHAPES = {"cross": {"depth": 2}, "joint": {"depth": 2}, "film": {"depth": 4}, "pointer": {"depth": 4}}
+
+
+def encoder_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The encoder's tensors of a saved model: its heads may be of a kind this version no longer builds."""
+    weights = {}
+    for file in sorted(folder.glob("model*.safetensors")):
+        with safe_open(file, "pt") as f:
+            weights.update({k.removeprefix("encoder."): f.get_tensor(k) for k in f.keys() if k.startswith("encoder.")})
+    return weights
 
 
 def probe(
@@ -54,7 +63,6 @@ def probe(
 ) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
-    trained = VLModel.from_pretrained(encoder_dir)
     run = yaml.safe_load((encoder_dir / "train_config.yaml").read_text())
     if coords:  # fixed grid-position features appended to the frozen encoder's tokens (no weights)
         run["model"]["encoder"]["coords"] = coords
@@ -70,7 +78,7 @@ def probe(
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16")
     task = MultiTask(cfg, accelerator)
     model = task.model.to(device)
-    model.encoder.load_state_dict(trained.encoder.state_dict())
+    model.encoder.load_state_dict(encoder_weights(encoder_dir))
     model.encoder.requires_grad_(False).eval()
     head = model.heads["vqa"]
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.05)

@@ -194,11 +194,12 @@ def test_box_cells_are_the_cells_whose_centre_lies_in_the_box_or_the_one_holding
     assert cells[1].view(4, 4).nonzero().tolist() == [[2, 2]]  # no centre inside: the cell holding its centre
 
 
-@pytest.mark.parametrize("sign, expected", [(1.0, {27}), (-1.0, {63})])
-def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign, expected):
-    """With relations, a text weight on -|c - a|^2 alone sends pointer 2 to what pointer 1 found (moving
-    off it is the learned query's job) or to the cell farthest from it."""
-    from vl.heads.fusion import PointerFusion
+@pytest.mark.parametrize("sign, exclude, expected", [(1.0, 0.0, {27}), (1.0, 1.0, {19, 26, 28, 35}), (-1.0, 0.0, {63})])
+def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign, exclude, expected):
+    """With relations, a text weight on -|c - a|^2 alone sends pointer 2 to what pointer 1 found, or with the
+    exclusion words on, to the cells next to it (the nearest other than pointer 1's own), or to the cell
+    farthest from it."""
+    from vl.heads.fusion import WORD_GAIN, PointerFusion
 
     torch.manual_seed(0)
     fusion = PointerFusion(vocab_size=8, dim=16, depth=1, heads=2, max_len=4, memory_dim=6, relations=True).eval()
@@ -208,7 +209,8 @@ def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign,
             linear.bias.zero_()
         fusion.keys.weight[0, 0] = 1.0  # key 0 = feature 0, which only cell 27 (row 3, column 3) has
         fusion.first_query.bias[0] = 100.0 * 16**0.5
-        fusion.distance_words.weight.fill_(25.0 * sign)  # two words: 50 nearest (+) or farthest (-)
+        fusion.distance_words.weight.fill_(25.0 * sign / WORD_GAIN)  # two words: 50 nearest (+) or farthest (-)
+        fusion.exclude_words.weight.fill_(10.0 * exclude / WORD_GAIN)  # 20 off pointer 1's cell; its neighbours cost 50 / 16
     image = torch.zeros(1, 64, 6)
     image[0, 27, 0] = 1.0
     ids = torch.tensor([[1, 2]])
@@ -226,7 +228,8 @@ def test_pointer_relations_start_at_no_effect():
     cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
     head = VQAHead(cfg, memory_dim=8)
     fusion = head.fusion
-    assert fusion.distance_words.weight.abs().sum() == 0 and head.relation_words.weight.abs().sum() == 0
+    assert fusion.distance_words.weight.abs().sum() == 0 and fusion.exclude_words.weight.abs().sum() == 0
+    assert head.relation_words.weight.abs().sum() == 0
     assert head.relation_answer.weight.std() > 0.5  # unit scale, so the words' first steps already move the answer
     ids = torch.tensor([[1, 2, 3]])
     image = torch.randn(1, 16, 8)
@@ -240,23 +243,25 @@ def test_pointer_relations_start_at_no_effect():
 
 def test_pointer_relations_learn_a_word_that_flips_the_answer():
     """ "Is A left of B" / "is A right of B": the answer is an XOR of one word and the sign of x1 - x2, which
-    the words' weights on the pointers' differences learn as a linear read (the summary-gated version could
-    not: the two questions' summaries came out nearly equal)."""
+    the words' weights on the pointers' geometry learn as a linear read (the summary-gated version could
+    not: the two questions' summaries came out nearly equal); "is A on the left [of the image]" is the sign of
+    x1 alone, where x2 is noise (pointer 2 has no object to find)."""
     from vl.heads.vqa import VQAHead
 
     torch.manual_seed(0)
     cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
     head = VQAHead(cfg, memory_dim=8)
-    left, right = 3, 4
-    words = torch.tensor([left, right]).repeat(64)
+    left, right, side = 3, 4, 7
+    words = torch.tensor([left, right, side]).repeat(64)
     ids = torch.stack([torch.full_like(words, 1), torch.full_like(words, 5), words, torch.full_like(words, 6)], 1)  # BOS, A, word, B
-    dx = torch.rand(len(words)) * 2 - 1
-    differences = torch.stack([dx, torch.zeros_like(dx), dx.abs(), torch.zeros_like(dx)], 1)
-    yes = (words == left) == (dx < 0)
+    x1, x2 = torch.rand(2, len(words)) * 2 - 1
+    dx = x1 - x2
+    geometry = torch.stack([dx, torch.zeros_like(dx), dx.abs(), torch.zeros_like(dx), x1, torch.zeros_like(dx)], 1)
+    yes = torch.where(words == side, x1 < 0, (words == left) == (dx < 0))
     fused = torch.zeros(len(words), 4, 16)  # the rest of the head says nothing: only the relation read can answer
     optimizer = torch.optim.Adam([head.relation_words.weight, head.relation_answer.weight, head.relation_answer.bias], lr=0.05)
-    for _ in range(100):
-        logits = head.answer_logits(fused, ids, torch.ones_like(ids), differences)
+    for _ in range(150):
+        logits = head.answer_logits(fused, ids, torch.ones_like(ids), geometry)
         loss = torch.nn.functional.cross_entropy(logits, (~yes).long())
         optimizer.zero_grad()
         loss.backward()

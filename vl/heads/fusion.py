@@ -32,6 +32,8 @@ from vl.errors import ConfigError
 from vl.layers import DecoderBlock, EncoderBlock, key_mask
 
 FusionKind = Literal["cross", "joint", "film", "pointer"]
+GEOMETRY = 6  # pointer relations: the finds' geometry, x1 - x2, y1 - y2, |x1 - x2|, |y1 - y2|, x1, y1
+WORD_GAIN = 16.0  # pointer relations: a word's weight counts this much, so at the head's small learning rate it moves within a run
 
 
 def build_fusion(kind: FusionKind, *args: Any, **options: Any) -> nn.Module:
@@ -140,6 +142,10 @@ class FiLMFusion(TextEmbedding):
 
     def pooled(self, summary: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
         """The FiLM'd conv blocks over the image grid, max-pooled: (B, D) from the text summary (B, D)."""
+        return self.film_map(summary, image, image_index).amax(dim=(2, 3))
+
+    def film_map(self, summary: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+        """The FiLM'd conv blocks over the image grid: (B, D, s, s) from the text summary (B, D)."""
         grid = with_coordinates(token_grid(image))
         x = self.stem(grid)  # once per image, then shared by its texts
         if image_index is not None:
@@ -148,7 +154,7 @@ class FiLMFusion(TextEmbedding):
         film = self.film(summary).unflatten(1, (len(self.blocks), 2, -1))  # (B, blocks, 2, D)
         for k, block in enumerate(self.blocks):
             x = block(x, coords, film[:, k, 0], film[:, k, 1])
-        return self.out(torch.cat([x, coords.to(x.dtype)], dim=1)).amax(dim=(2, 3))
+        return self.out(torch.cat([x, coords.to(x.dtype)], dim=1))
 
 
 class FiLMBlock(nn.Module):
@@ -174,14 +180,15 @@ class PointerFusion(FiLMFusion):
     an object is, and how two compare, is then linear in the summary. `forward_with_pointers` also gives
     the pointers' logits, which a grounding loss can teach from boxes (VQAHead, `question_boxes`).
 
-    With `relations`, the two comparisons whose answer flips with one word ("closest" / "farthest", "left of"
-    / "right of") get the word's choice written out, where otherwise a read has to learn an XOR of the word
-    and the geometry. Pointer 2's logits get w |c - a|^2 (a: where pointer 1 found its object), w the sum over
-    the question's tokens of a learned weight per vocabulary word (its sign: nearest or farthest; moving off
-    pointer 1's own object is left to the learned query). And `forward_with_pointers` also returns the finds'
-    differences (x1 - x2, y1 - y2 and their sizes), which VQAHead weighs by the question's words into its
-    answer logits. A word, not the summary, chooses: the summaries of "is A left of B" and "is A right of B"
-    differ by one word and came out nearly equal (bench/RESULTS.md, issue 14, seventh session). The terms
+    With `relations`, the comparisons whose answer flips with one word ("closest" / "farthest", "left of" /
+    "right of", "left or right of the image") get the word's choice written out, where otherwise a read has to
+    learn an XOR of the word and the geometry. Pointer 2's logits get - w |c - a|^2 - e p1(c) / max p1: a
+    the place pointer 1 found, p1 its weights over the cells; w (its sign: nearest or farthest) and e (how far
+    to move off pointer 1's own object, which is the nearest of all) are sums over the question's tokens of a
+    learned weight per vocabulary word, times WORD_GAIN. And `forward_with_pointers` also returns the finds'
+    geometry (x1 - x2, y1 - y2, their sizes, and x1, y1), which VQAHead weighs by the question's words into
+    its answer logits. A word, not the summary, chooses: the summaries of "is A left of B" and "is A right of
+    B" differ by one word and came out nearly equal (bench/RESULTS.md, issue 14, seventh session). The terms
     start at zero (`start_neutral`, VQAHead) and read the finds detached: no gradient flows back through them
     into the aim."""
 
@@ -201,6 +208,7 @@ class PointerFusion(FiLMFusion):
         self.relations = relations
         if relations:
             self.distance_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 nearest, < 0 farthest
+            self.exclude_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 moves pointer 2 off pointer 1's object
         self.keys = nn.Linear(memory_dim + 3, dim)
         self.values = nn.Linear(memory_dim, dim)
         self.first_query = nn.Linear(dim, dim)
@@ -208,11 +216,13 @@ class PointerFusion(FiLMFusion):
         self.second_gain = nn.Linear(dim, dim)  # the text decides how pointer 1's find steers pointer 2 (nearest or farthest)
         self.found = nn.Linear(dim + 2, dim)
         self.read = nn.Sequential(nn.Linear(3 * dim + 4, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.counted = nn.Linear(dim, dim)  # the FiLM map mean-pooled: how much of a thing there is, where max-pool says only whether
 
     def start_neutral(self) -> None:
-        """The distance term at zero, so it starts at no effect (call after any weight init)."""
+        """The distance and exclusion terms at zero, so they start at no effect (call after any weight init)."""
         if self.relations:
             nn.init.zeros_(self.distance_words.weight)
+            nn.init.zeros_(self.exclude_words.weight)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_pointers(ids, mask, image, image_index)[0]
@@ -221,7 +231,7 @@ class PointerFusion(FiLMFusion):
         self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(fused text tokens (B, L, D), pointer logits over the grid cells (B, 2, N), and with relations the
-        finds' differences (B, 4): x1 - x2, y1 - y2, |x1 - x2|, |y1 - y2|, detached; None without)."""
+        finds' geometry (B, GEOMETRY): x1 - x2, y1 - y2, |x1 - x2|, |y1 - y2|, x1, y1, detached; None without)."""
         text = self.read_text(ids, mask)
         summary = text[:, 0]
         side = token_grid(image).size(-1)  # checks the tokens make a square grid
@@ -235,18 +245,26 @@ class PointerFusion(FiLMFusion):
         what1, where1 = self._pool(first, values, xy)
         steer = self.second_query(summary) + self.second_gain(summary) * self.found(torch.cat([what1, where1.to(what1.dtype)], -1))
         second = torch.einsum("bd,bnd->bn", steer.to(keys.dtype), keys) * scale
-        differences = None
+        geometry = None
         if self.relations:
-            weight = (self.distance_words(ids).squeeze(-1).float() * mask).sum(-1, keepdim=True)  # (B, 1)
             distance = (xy.float()[None] - where1.detach()[:, None]).square().sum(-1)  # (B, N) from pointer 1's find
-            second = second.float() - weight * distance
+            on_first = first.detach().float().softmax(-1)
+            on_first = on_first / on_first.amax(-1, keepdim=True)  # (B, N): 1 where pointer 1 looks most
+            second = second.float() - self._word_sum(self.distance_words, ids, mask) * distance - self._word_sum(self.exclude_words, ids, mask) * on_first
         what2, where2 = self._pool(second, values, xy)
         if self.relations:
             delta = (where1 - where2).detach()
-            differences = torch.cat([delta, delta.abs()], -1)
+            geometry = torch.cat([delta, delta.abs(), where1.detach()], -1)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
-        fused = self.norm(torch.cat([(self.pooled(summary, image, image_index) + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
-        return fused, torch.stack([first, second], dim=1), differences
+        film = self.film_map(summary, image, image_index)
+        pooled = film.amax(dim=(2, 3)) + self.counted(film.mean(dim=(2, 3)))
+        fused = self.norm(torch.cat([(pooled + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
+        return fused, torch.stack([first, second], dim=1), geometry
+
+    @staticmethod
+    def _word_sum(words: nn.Embedding, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 1): the question's per-word weights summed, times WORD_GAIN (so the words' first steps already count)."""
+        return WORD_GAIN * (words(ids).squeeze(-1).float() * mask).sum(-1, keepdim=True)
 
     @staticmethod
     def _pool(logits: torch.Tensor, values: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,11 +12,11 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.caption import CaptionHead
-from vl.heads.fusion import FusionKind, PointerFusion, box_cells, build_fusion, joint_memory
+from vl.heads.fusion import GEOMETRY, FusionKind, PointerFusion, box_cells, build_fusion, joint_memory
 from vl.layers import init_weights
 from vl.registry import HEADS
 
-RELATION_CHANNELS = 16  # pointer relations: the channels a question's words weigh the pointers' differences into
+RELATION_CHANNELS = 16  # pointer relations: the channels a question's words weigh the pointers' geometry into
 
 
 @dataclass
@@ -78,8 +78,8 @@ class VQAHead(nn.Module):
         self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         self.relation_words = self.relation_answer = None
-        if getattr(self.fusion, "relations", False):  # pointer relations: the finds' differences, weighed by the question's words
-            self.relation_words = nn.Embedding(cfg.vocab_size, 4 * RELATION_CHANNELS)
+        if getattr(self.fusion, "relations", False):  # pointer relations: the finds' geometry, weighed by the question's words
+            self.relation_words = nn.Embedding(cfg.vocab_size, GEOMETRY * RELATION_CHANNELS)
             self.relation_answer = nn.Linear(RELATION_CHANNELS, len(cfg.answers))
         if cfg.generative:
             self.project = nn.Linear(memory_dim, cfg.dim)
@@ -95,12 +95,12 @@ class VQAHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         index = batch.get("question_image")  # several questions per image: (Q,) image of each
-        pointers = differences = None
+        pointers = geometry = None
         if isinstance(self.fusion, PointerFusion):
-            fused, pointers, differences = self.fusion.forward_with_pointers(batch["question_ids"], batch["question_mask"], tokens, index)
+            fused, pointers, geometry = self.fusion.forward_with_pointers(batch["question_ids"], batch["question_mask"], tokens, index)
         else:
             fused = self.fusion(batch["question_ids"], batch["question_mask"], tokens, index)  # (Q, L, D)
-        logits = self.answer_logits(fused, batch["question_ids"], batch["question_mask"], differences)
+        logits = self.answer_logits(fused, batch["question_ids"], batch["question_mask"], geometry)
         out: dict[str, torch.Tensor] = {"logits": logits}
         losses = []
         if pointers is not None and "question_boxes" in batch and self.cfg.grounding_weight:
@@ -117,16 +117,17 @@ class VQAHead(nn.Module):
             out["loss"] = sum(losses)
         return out
 
-    def answer_logits(self, fused: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, differences: torch.Tensor | None = None) -> torch.Tensor:
+    def answer_logits(self, fused: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, geometry: torch.Tensor | None = None) -> torch.Tensor:
         """(Q, A) fp32: the classifier on the fused BOS token (it reads the whole question), plus, with pointer
-        relations, the pointers' differences (Q, 4) weighed by the question's words (ids, mask (Q, L)): each
+        relations, the pointers' geometry (Q, GEOMETRY) weighed by the question's words (ids, mask (Q, L)): each
         word has RELATION_CHANNELS weights per difference, summed over the question, read by a linear layer
-        into the answers. "Is A left of B" is then a linear function of x1 - x2 whose sign a word sets."""
+        into the answers. "Is A left of B" is then a linear function of x1 - x2 whose sign a word sets, and "is A on
+        the left or the right" one of x1."""
         logits = self.classifier(fused[:, 0]).float()
-        if differences is not None:
+        if geometry is not None:
             with torch.autocast(logits.device.type, enabled=False):
-                words = self.relation_words(ids).float().unflatten(-1, (4, RELATION_CHANNELS))  # (Q, L, 4, C)
-                channels = torch.einsum("ql,qlgc,qg->qc", mask.float(), words, differences.float())
+                words = self.relation_words(ids).float().unflatten(-1, (GEOMETRY, RELATION_CHANNELS))  # (Q, L, 4, C)
+                channels = torch.einsum("ql,qlgc,qg->qc", mask.float(), words, geometry.float())
                 logits = logits + self.relation_answer(channels)
         return logits
 

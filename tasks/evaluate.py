@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-beams", type=int, default=None, help="override the model's generation config")
     p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument(
+        "--num-return-sequences",
+        type=int,
+        default=None,
+        help="qgen: write this many questions (the best beams; needs --num-beams >= it) and keep the first the model's VQA head answers as asked",
+    )
     p.add_argument("--bf16", action="store_true", help="run the model under bf16 autocast")
     p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, mps ... (default cpu)")
     p.add_argument(
@@ -117,7 +123,8 @@ def saved_experiment(folder: Path) -> ExperimentConfig:
 def _experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The model's saved training config (its Shapes world and generation settings), with the options' overrides."""
     cfg = saved_experiment(args.model)
-    gen = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v is not None}
+    options = (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens), ("num_return_sequences", args.num_return_sequences))
+    gen = {k: v for k, v in options if v is not None}
     cfg = replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
     return replace(cfg, evaluation=replace(cfg.evaluation, vqa_eval=args.vqa_eval)) if args.vqa_eval else cfg
 

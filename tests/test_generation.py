@@ -133,6 +133,34 @@ def test_decoding_matches_transformers_generate(gpt2, beams, length_penalty, min
     assert torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
 
 
+@pytest.mark.parametrize("beams, n", [(3, 3), (5, 2)])
+def test_the_best_beams_match_transformers_num_return_sequences(gpt2, beams, n):
+    B, T = 4, 9
+    cfg = GenerationConfig(max_new_tokens=T, num_beams=beams, num_return_sequences=n, use_cache=False)
+    ours = generate(HFAdapter(gpt2), torch.zeros(B, 1, 1), BOS, EOS, PAD, cfg)
+    theirs = gpt2.generate(
+        input_ids=torch.full((B, 1), BOS),
+        max_new_tokens=T,
+        num_beams=beams,
+        num_return_sequences=n,
+        do_sample=False,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+        early_stopping=False,
+        use_cache=False,
+    )[:, 1:]
+    assert ours.size(0) == B * n and torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
+
+
+def test_n_samples_of_each_item_are_consecutive_rows(head, memory):
+    cfg = GenerationConfig(max_new_tokens=10, do_sample=True, num_return_sequences=3)
+    out = generate(head, memory[:2], BOS, EOS, PAD, cfg, torch.Generator().manual_seed(0))
+    assert out.size(0) == 6
+    single = GenerationConfig(**{**cfg.__dict__, "num_return_sequences": 1})
+    one = generate(head, memory[:2].repeat_interleave(3, 0), BOS, EOS, PAD, single, torch.Generator().manual_seed(0))
+    assert torch.equal(out, one)
+
+
 def test_eos_min_and_max_length(head, memory):
     out = generate(head, memory, BOS, EOS, PAD, GenerationConfig(max_new_tokens=15, min_new_tokens=6))
     assert out.size(1) <= 15
@@ -167,6 +195,8 @@ def test_filter_logits_keeps_top_k_and_the_nucleus():
         {"num_beams": 2, "do_sample": True},
         {"top_p": 0.0},
         {"compile": True, "use_cache": False},
+        {"num_return_sequences": 2},
+        {"num_return_sequences": 4, "num_beams": 3},
     ],
 )
 def test_bad_generation_configs(kwargs):

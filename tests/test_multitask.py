@@ -190,6 +190,20 @@ def test_the_model_card_has_hub_front_matter_and_a_snippet_that_runs(trained, ca
     assert printed.count("generated_text") == 2 and "'answer'" in printed and "'label'" in printed
 
 
+def test_the_round_trip_check_keeps_a_question_the_vqa_head_answers_as_asked(trained, tmp_path):
+    """Of 3 beams, the first the VQA head answers with the item's answer: never less answerable than the
+    best beam alone (it is the first candidate), and each question says how many were written."""
+    model = trained / "model"
+    common = ["--model", str(model), "--task", "qgen", "--data", "shapes:test", "--metrics", "CIDEr", "--num-beams", "3"]
+    assert evaluate_main([*common, "--out", str(tmp_path / "one.json")]) == 0
+    assert evaluate_main([*common, "--num-return-sequences", "3", "--out", str(tmp_path / "three.json")]) == 0
+    one, three = (json.loads((tmp_path / f"{k}.json").read_text())["metrics"]["answerability"] for k in ("one", "three"))
+    assert three >= one
+    questions = json.loads(next(model.glob("questions_qgen_*.json")).read_text())
+    assert questions and all(q["candidates"] == 3 for q in questions)
+    assert evaluate_main([*common[:-2], "--num-return-sequences", "2"]) != 0  # greedy writes one question
+
+
 def test_a_shared_image_fetches_only_the_rows_its_batch_reads():
     from datasets import Dataset
 

@@ -79,6 +79,7 @@ def test_generation_options_pass_through(pipes):
     short = captioner(scene(), max_new_tokens=2)[0]["generated_text"]
     assert len(short.split()) <= 2
     assert captioner(scene(), num_beams=2)[0]["generated_text"] is not None
+    assert len(pipes["visual-question-generation"](scene(), answer="2", question_type="count", num_beams=3, num_return_sequences=3)) == 3  # best first
     sampled = captioner(scene(), do_sample=True, top_p=0.9, generate_kwargs={"max_new_tokens": 3})
     assert len(sampled[0]["generated_text"].split()) <= 3
     with pytest.raises(VLError, match="beam search does not sample"):

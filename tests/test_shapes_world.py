@@ -257,3 +257,27 @@ def test_the_caption_reader_tells_a_scenes_captions_from_another_scenes():
     assert shifted["all_claims_true"] < 0.3 and shifted["mentions_exist"] < 0.5
     assert shifted["true/exists"] < 0.6 and set(shifted) - set(own) <= {"true/relation", "true/place", "true/count", "true/unique", "true/exhaustive"}
     assert caption_truth(rows[:1], {rows[0]["image_id"]: "hello world"}, 64)["all_claims_true"] == 0.0  # nothing readable
+
+
+def test_truth_answerability_counts_a_question_answerable_when_the_scene_gives_its_answer():
+    """bench/qgen_truth.py's check: the world's own questions are all answerable; a wrong answer, a colour
+    the scene lacks and a sentence the reader cannot read are not."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location("qgen_truth", pathlib.Path(__file__).resolve().parents[1] / "bench" / "qgen_truth.py")
+    qgen_truth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qgen_truth)
+    items = [WORLD.item("test", i) for i in range(20)]
+    objects = {i: item["scene"]["objects"] for i, item in enumerate(items)}
+    fields = ("question", "answer", "question_type")
+    asked = [{"image_id": i} | {k: q[k] for k in fields} for i, it in enumerate(items) for q in it["questions"]]
+    assert qgen_truth.truth_answerability(asked, objects, 64)[0] == 1.0
+    absent = next(c for c in ("red", "green", "blue", "yellow", "cyan", "purple", "orange") if c not in {o["color"] for o in objects[0]})
+    bad = [
+        {**asked[0], "answer": "no such answer"},
+        {**asked[0], "question": f"what is the shape of the {absent} object?"},
+        {**asked[0], "question": "why?"},
+    ]
+    share, per_type = qgen_truth.truth_answerability(asked[:1] + bad, objects, 64)
+    assert share == 0.25 and per_type[asked[0]["question_type"]]["failing"][0] == asked[0]["question"]

@@ -36,6 +36,7 @@ class GenerationConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    num_return_sequences: int = 1  # the best n beams (n <= num_beams), or n samples, of each item: rows item-major
     use_cache: bool = True
     # decode with a torch.compile'd step over a static KV cache (fixed shapes, a position mask): the first
     # call for each batch size and length compiles (tens of seconds), later ones run fused (bench/caption_speed.py)
@@ -48,6 +49,11 @@ class GenerationConfig:
             raise ConfigError("num_beams must be >= 1, and beam search does not sample (set do_sample=false)")
         if self.temperature <= 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("need temperature > 0, top_k >= 0 and 0 < top_p <= 1")
+        if self.num_return_sequences < 1 or (self.num_return_sequences > 1 and not self.do_sample and self.num_return_sequences > self.num_beams):
+            raise ConfigError(
+                f"num_return_sequences={self.num_return_sequences} needs as many beams (num_beams >= it) or sampling (do_sample=true); "
+                "greedy decoding has one answer per item"
+            )
         if self.compile and not self.use_cache:
             raise ConfigError("compile decodes over a static KV cache: it needs use_cache=true")
 
@@ -69,11 +75,15 @@ def generate(
     generator: torch.Generator | None = None,
     memory_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Token ids (B, T) after BOS for each item's memory (B, M, D) [mask (B, M), True = real token]; EOS
-    kept, then padding."""
+    """Token ids (B * n, T) after BOS for each item's memory (B, M, D) [mask (B, M), True = real token]; EOS
+    kept, then padding. n = config.num_return_sequences: each item's n rows are consecutive, best beam first."""
     cfg = config or GenerationConfig()
     if cfg.num_beams > 1:
         return _beam_search(decoder, memory, memory_mask, bos_token_id, eos_token_id, pad_token_id, cfg)
+    if cfg.num_return_sequences > 1:  # n samples of each item: its memory n times
+        n = cfg.num_return_sequences
+        memory = memory.repeat_interleave(n, dim=0)
+        memory_mask = None if memory_mask is None else memory_mask.repeat_interleave(n, dim=0)
     return _greedy_or_sample(decoder, memory, memory_mask, bos_token_id, eos_token_id, pad_token_id, cfg, generator)
 
 
@@ -159,4 +169,5 @@ def _beam_search(decoder, memory, memory_mask, bos, eos, pad, cfg: GenerationCon
         open_batch &= (running[:, :1] / (t + 1) ** lp > worst).any(dim=1, keepdim=True)
         if not open_batch.any():
             break
-    return best_seqs[:, 0, : int(best_len[:, 0].max())]
+    n = cfg.num_return_sequences
+    return best_seqs[:, :n].flatten(0, 1)[:, : int(best_len[:, :n].max())]

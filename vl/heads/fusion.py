@@ -173,7 +173,8 @@ class FiLMBlock(nn.Module):
 
 
 class PointerFusion(FiLMFusion):
-    """FiLMFusion whose summary also reads two objects the text points at. Pointer 1 is a text-chosen
+    """FiLMFusion whose summary also reads two objects the text points at, and its FiLM map mean-pooled as well
+    as max-pooled (max says whether there is a thing, the mean how much: counting). Pointer 1 is a text-chosen
     attention over the grid cells; pointer 2's query also takes what and where pointer 1 found, and the
     keys carry each cell's x, y and x^2 + y^2, so "the object closest to the red one" is a dot product
     (-|c - a|^2 = 2 a.c - |c|^2 - |a|^2). Each pointer returns its cells' content and its mean x, y: where

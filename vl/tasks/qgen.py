@@ -53,17 +53,27 @@ class QGenTask(TaskKind):
 
     def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A question for each (image, answer) item and, when the model has a VQA head, whether that head
-        answers it with the answer it was generated for (an empty question is not answerable)."""
+        answers it with the answer it was generated for (an empty question is not answerable). With
+        generation.num_return_sequences n > 1 and a VQA head, the round-trip check (Alberti et al. 2019):
+        of each item's n questions, best first, the first the VQA head answers with the item's answer (else
+        the best); `candidates` says how many were written."""
         device = inputs["pixel_values"].device
+        n = self.cfg.generation.num_return_sequences
         p = self.processor.encode_texts(prompts(rows, self.head.cfg.use_question_type), self.head.cfg.max_len, what="answer prompt")
         ids = model.generate(**inputs, task=self.name, generation_config=self.cfg.generation, prompt_ids=p["ids"].to(device), prompt_mask=p["mask"].to(device))
-        questions = self.processor.batch_decode(ids)
-        out = [{"question": q} for q in questions]
-        vqa = next((n for n, h in model.heads.items() if h.registry_name == "vqa"), None)
-        if vqa is not None:
-            got = answer(model, vqa, self.processor, inputs, [q if q.strip() else "?" for q in questions])
-            for o, g, r in zip(out, got, rows):
-                o["answerable"] = o["question"].strip() != "" and g == normalize_answer(r["multiple_choice_answer"])
+        questions = self.processor.batch_decode(ids)  # n per item, consecutive
+        vqa = next((name for name, h in model.heads.items() if h.registry_name == "vqa"), None)
+        if vqa is None:
+            return [{"question": q} for q in questions[::n]]
+        wanted = [normalize_answer(r["multiple_choice_answer"]) for r in rows]
+        pixels = {**inputs, "pixel_values": inputs["pixel_values"].repeat_interleave(n, dim=0)}
+        items = [i for i in range(len(rows)) for _ in range(n)]  # each image encoded once for its n questions
+        got = answer(model, vqa, self.processor, pixels, [q if q.strip() else "?" for q in questions], items)
+        out = []
+        for i, want in enumerate(wanted):
+            tried = [(q, q.strip() != "" and g == want) for q, g in zip(questions[i * n : (i + 1) * n], got[i * n : (i + 1) * n])]
+            question, answerable = next((t for t in tried if t[1]), tried[0])
+            out.append({"question": question, "answerable": answerable} | ({"candidates": n} if n > 1 else {}))
         return out
 
     def items(self, rows: Dataset) -> tuple[list[dict[str, Any]], dict[tuple, list[str]]]:
@@ -92,9 +102,13 @@ class QGenTask(TaskKind):
         table = format_table({"score": {k: v for k, v in scores.items() if k in CAPTION_METRICS}})
         if "answerability" in scores:
             table += f"\nanswerability (the model's VQA head gives the answer asked for): {scores['answerability']:.4f}"
+            n = self.cfg.generation.num_return_sequences
+            table += f" (round-trip check: the first of {n} questions it answers as asked)" if n > 1 else ""
         items = self.items(rows)[0]
+        kept = ("question", "answerable", "candidates")
         generated = [
-            {"image_id": r["image_id"], "answer": normalize_answer(r["multiple_choice_answer"]), "question_type": r["question_type"], "question": o["question"]}
+            {"image_id": r["image_id"], "answer": normalize_answer(r["multiple_choice_answer"]), "question_type": r["question_type"]}
+            | {k: o[k] for k in kept if k in o}
             for r, o in ((items[i], o) for i, o in sorted(outputs.items()))
         ]
         return Report({"metrics": scores}, table, f"{len(generated)} generated questions", generated, results_prefix="questions")

@@ -104,52 +104,28 @@ def gpt2():
     return GPT2LMHeadModel(cfg).double().eval()
 
 
+def ours_and_transformers(gpt2, B: int, T: int, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same decoding, by our generate (GPT-2 behind the decoder protocol) and by transformers' own."""
+    ours = generate(HFAdapter(gpt2), torch.zeros(B, 1, 1), BOS, EOS, PAD, GenerationConfig(max_new_tokens=T, use_cache=False, **options))
+    if options.get("num_beams", 1) == 1:
+        options.pop("length_penalty", None)
+    fixed = {"do_sample": False, "eos_token_id": EOS, "pad_token_id": PAD, "early_stopping": False, "use_cache": False}
+    theirs = gpt2.generate(input_ids=torch.full((B, 1), BOS), max_new_tokens=T, **fixed, **options)
+    return ours, theirs[:, 1:]
+
+
 @pytest.mark.parametrize("beams", [1, 2, 3, 5])
 @pytest.mark.parametrize("length_penalty", [1.0, 0.0, 2.0, -0.5])
 @pytest.mark.parametrize("min_new", [0, 3])
 def test_decoding_matches_transformers_generate(gpt2, beams, length_penalty, min_new):
-    B, T = 6, 9
-    ours = generate(
-        HFAdapter(gpt2),
-        torch.zeros(B, 1, 1),
-        BOS,
-        EOS,
-        PAD,
-        GenerationConfig(max_new_tokens=T, min_new_tokens=min_new, num_beams=beams, length_penalty=length_penalty, use_cache=False),
-    )
-    kwargs = {"length_penalty": length_penalty} if beams > 1 else {}
-    theirs = gpt2.generate(
-        input_ids=torch.full((B, 1), BOS),
-        max_new_tokens=T,
-        min_new_tokens=min_new,
-        num_beams=beams,
-        do_sample=False,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
-        early_stopping=False,
-        use_cache=False,
-        **kwargs,
-    )[:, 1:]
+    ours, theirs = ours_and_transformers(gpt2, 6, 9, min_new_tokens=min_new, num_beams=beams, length_penalty=length_penalty)
     assert torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
 
 
 @pytest.mark.parametrize("beams, n", [(3, 3), (5, 2)])
 def test_the_best_beams_match_transformers_num_return_sequences(gpt2, beams, n):
-    B, T = 4, 9
-    cfg = GenerationConfig(max_new_tokens=T, num_beams=beams, num_return_sequences=n, use_cache=False)
-    ours = generate(HFAdapter(gpt2), torch.zeros(B, 1, 1), BOS, EOS, PAD, cfg)
-    theirs = gpt2.generate(
-        input_ids=torch.full((B, 1), BOS),
-        max_new_tokens=T,
-        num_beams=beams,
-        num_return_sequences=n,
-        do_sample=False,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
-        early_stopping=False,
-        use_cache=False,
-    )[:, 1:]
-    assert ours.size(0) == B * n and torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
+    ours, theirs = ours_and_transformers(gpt2, 4, 9, num_beams=beams, num_return_sequences=n)
+    assert ours.size(0) == 4 * n and torch.equal(ours, theirs), (ours.tolist(), theirs.tolist())
 
 
 def test_n_samples_of_each_item_are_consecutive_rows(head, memory):

@@ -220,14 +220,17 @@ def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign,
 
 
 def test_pointer_relations_start_at_no_effect():
-    """A VQA head's relation gates start at zero (after the head's weight init), so a fresh head with
-    relations answers as the same head without them would."""
+    """A VQA head's relation gates and its find-to-FiLM term start at zero (after the head's weight init), so
+    a fresh head with them answers as the same head without them would."""
     from vl.heads.vqa import VQAHead
 
     torch.manual_seed(0)
-    cfg = VQAHead.Config(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True)
+    cfg = VQAHead.Config(
+        dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_relations=True, pointer_film_on_find=True
+    )
     head = VQAHead(cfg, memory_dim=8)
     fusion = head.fusion
+    assert fusion.find_film.weight.abs().sum() == 0 and fusion.find_film.bias.abs().sum() == 0
     assert fusion.distance_words.weight.abs().sum() == 0 and fusion.exclude_words.weight.abs().sum() == 0
     assert head.relation_words.weight.abs().sum() == 0
     assert head.relation_answer.weight.std() > 0.5  # unit scale, so the words' first steps already move the answer
@@ -236,7 +239,7 @@ def test_pointer_relations_start_at_no_effect():
     batch = {"question_ids": ids, "question_mask": torch.ones_like(ids)}
     with torch.no_grad():
         on = head(image, batch)["logits"]
-        fusion.relations = False
+        fusion.relations, fusion.find_film = False, None
         off = head(image, batch)["logits"]
     assert torch.allclose(on, off, atol=1e-6)
 

@@ -204,9 +204,13 @@ class PointerFusion(FiLMFusion):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         relations: bool = False,
+        film_on_find: bool = False,
     ):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
         self.relations = relations
+        # the FiLM blocks also conditioned on what pointer 1 found ("how many objects have the shape of the red
+        # one": count what matches the find); zero at the start (start_neutral)
+        self.find_film = nn.Linear(dim, dim) if film_on_find else None
         if relations:
             self.distance_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 nearest, < 0 farthest
             self.exclude_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 moves pointer 2 off pointer 1's object
@@ -220,10 +224,13 @@ class PointerFusion(FiLMFusion):
         self.counted = nn.Linear(dim, dim)  # the FiLM map mean-pooled: how much of a thing there is, where max-pool says only whether
 
     def start_neutral(self) -> None:
-        """The distance and exclusion terms at zero, so they start at no effect (call after any weight init)."""
+        """The distance, exclusion and find-to-FiLM terms at zero, so they start at no effect (call after any weight init)."""
         if self.relations:
             nn.init.zeros_(self.distance_words.weight)
             nn.init.zeros_(self.exclude_words.weight)
+        if self.find_film is not None:
+            nn.init.zeros_(self.find_film.weight)
+            nn.init.zeros_(self.find_film.bias)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_pointers(ids, mask, image, image_index)[0]
@@ -257,7 +264,8 @@ class PointerFusion(FiLMFusion):
             delta = (where1 - where2).detach()
             geometry = torch.cat([delta, delta.abs(), where1.detach()], -1)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
-        film = self.film_map(summary, image, image_index)
+        condition = summary if self.find_film is None else summary + self.find_film(what1.to(summary.dtype))
+        film = self.film_map(condition, image, image_index)
         pooled = film.amax(dim=(2, 3)) + self.counted(film.mean(dim=(2, 3)))
         fused = self.norm(torch.cat([(pooled + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))
         return fused, torch.stack([first, second], dim=1), geometry

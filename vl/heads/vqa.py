@@ -52,6 +52,7 @@ class VQAHead(nn.Module):
         fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film | pointer (vl.heads.fusion)
         grounding_weight: float = 1.0  # fusion "pointer": weight of its loss against question_boxes, when the batch has them
         pointer_relations: bool = False  # fusion "pointer": explicit distance and difference terms (vl.heads.fusion.PointerFusion)
+        pointer_film_on_find: bool = False  # fusion "pointer": its FiLM blocks also read what pointer 1 found (counting what matches it)
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -74,7 +75,7 @@ class VQAHead(nn.Module):
         if not cfg.answers:
             raise ConfigError("vqa head has no answers; build it from training data (tasks.train does) or set heads.vqa.answers")
         self.cfg = cfg
-        options = {"relations": cfg.pointer_relations} if cfg.fusion == "pointer" else {}
+        options = {"relations": cfg.pointer_relations, "film_on_find": cfg.pointer_film_on_find} if cfg.fusion == "pointer" else {}
         self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         self.relation_words = self.relation_answer = None

@@ -93,7 +93,8 @@ class VLModel(PreTrainedModel):
         **kwargs: Any,
     ) -> torch.Tensor:
         """Token ids (B, T) decoded by a text head (caption; qgen given prompt_ids/prompt_mask; vqa with
-        generative answers given question_ids/question_mask); other kwargs override generation_config fields."""
+        generative answers given question_ids/question_mask); other kwargs override generation_config fields.
+        With num_return_sequences n: (B * n, T), each item's n rows consecutive, best beam first."""
         head = self.heads[self._task(task)]
         if not hasattr(head, "text_decoder"):
             raise ValueError(f"the '{self._task(task)}' head does not generate text")

@@ -49,7 +49,7 @@ class GenerationConfig:
             raise ConfigError("num_beams must be >= 1, and beam search does not sample (set do_sample=false)")
         if self.temperature <= 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("need temperature > 0, top_k >= 0 and 0 < top_p <= 1")
-        if self.num_return_sequences < 1 or (self.num_return_sequences > 1 and not self.do_sample and self.num_return_sequences > self.num_beams):
+        if self.num_return_sequences < 1 or (not self.do_sample and self.num_return_sequences > self.num_beams):
             raise ConfigError(
                 f"num_return_sequences={self.num_return_sequences} needs as many beams (num_beams >= it) or sampling (do_sample=true); "
                 "greedy decoding has one answer per item"

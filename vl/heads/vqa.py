@@ -121,13 +121,13 @@ class VQAHead(nn.Module):
     def answer_logits(self, fused: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, geometry: torch.Tensor | None = None) -> torch.Tensor:
         """(Q, A) fp32: the classifier on the fused BOS token (it reads the whole question), plus, with pointer
         relations, the pointers' geometry (Q, GEOMETRY) weighed by the question's words (ids, mask (Q, L)): each
-        word has RELATION_CHANNELS weights per difference, summed over the question, read by a linear layer
+        word has RELATION_CHANNELS weights per geometry feature, summed over the question, read by a linear layer
         into the answers. "Is A left of B" is then a linear function of x1 - x2 whose sign a word sets, and "is A on
         the left or the right" one of x1."""
         logits = self.classifier(fused[:, 0]).float()
         if geometry is not None:
             with torch.autocast(logits.device.type, enabled=False):
-                words = self.relation_words(ids).float().unflatten(-1, (GEOMETRY, RELATION_CHANNELS))  # (Q, L, 4, C)
+                words = self.relation_words(ids).float().unflatten(-1, (GEOMETRY, RELATION_CHANNELS))  # (Q, L, GEOMETRY, C)
                 channels = torch.einsum("ql,qlgc,qg->qc", mask.float(), words, geometry.float())
                 logits = logits + self.relation_answer(channels)
         return logits

@@ -67,8 +67,8 @@ class QGenTask(TaskKind):
             return [{"question": q} for q in questions[::n]]
         wanted = [normalize_answer(r["multiple_choice_answer"]) for r in rows]
         pixels = {**inputs, "pixel_values": inputs["pixel_values"].repeat_interleave(n, dim=0)}
-        items = [i for i in range(len(rows)) for _ in range(n)]  # each image encoded once for its n questions
-        got = answer(model, vqa, self.processor, pixels, [q if q.strip() else "?" for q in questions], items)
+        image_ids = [r["image_id"] for r in rows for _ in range(n)]  # each image encoded once for all its questions
+        got = answer(model, vqa, self.processor, pixels, [q if q.strip() else "?" for q in questions], image_ids)
         out = []
         for i, want in enumerate(wanted):
             tried = [(q, q.strip() != "" and g == want) for q, g in zip(questions[i * n : (i + 1) * n], got[i * n : (i + 1) * n])]

@@ -1,48 +1,89 @@
 #!/usr/bin/env bash
 # The issue-14 recipe (configs/shapes/reasoning_pointer.yaml) trained for its full length on one GPU, bf16,
-# then the captioner speed comparison on that GPU. Everything it reports lands in $OUT (default gpu-out/):
-#   log.txt          versions, the GPU, the training log (an evaluation line every 300 steps), the speed tables
-#   metrics.jsonl    the run's logged metrics (bench/learning_curve.py reads it)
-#   model.tar.part-* the trained model folder, split into 15 MB parts (cat them | tar x): evaluate it anywhere
-# Usage, on a machine with CUDA and the suite's dependencies importable:   bash bench/gpu_recipe.sh [seconds]
-# The optional argument is the wall budget (default 580): training stops at whatever that budget leaves.
+# as one or more arms side by side (each arm: config overrides), each then scored on that GPU (VQA on test
+# and test_heldout, caption claims on test, QG with the round-trip check on the first 300 test images).
+# Everything it reports lands in $OUT (default gpu-out/):
+#   log.txt          versions, the GPU, each arm's training log (an evaluation line every 600 steps)
+#   arms.tar         per arm: metrics.jsonl (bench/learning_curve.py reads it), config and the scores JSONs
+#   model.tar.part-* the first arm's trained model folder, in 15 MB parts (cat them | tar x): score it anywhere
+# Usage, on a machine with CUDA and the suite's dependencies importable:
+#   bash bench/gpu_recipe.sh [seconds] [NAME="OVERRIDES" ...]
+#   bash bench/gpu_recipe.sh 560 recipe="" film_on_find="model.heads.vqa.pointer_film_on_find=true"
+# seconds: the wall budget (default 580): training stops at whatever the budget leaves after the scoring.
+# Arms default to one, recipe="" (the config as committed). The 16 CPU cores are split between the arms'
+# loaders. Caption CIDEr/BLEU need Java; where there is none, score the brought-back model elsewhere.
+# A smoke test without a GPU:  DEVICE=cpu MAX_IMAGES=8 bash bench/gpu_recipe.sh 200 a="train.steps=4" b="train.steps=4"
 set -uo pipefail
 budget=${1:-580}
+shift || true
+arms=("$@")
+[ ${#arms[@]} -eq 0 ] && arms=("recipe=")
 out=${OUT:-gpu-out}
-run=${RUN_DIR:-runs/shapes-reasoning-pointer-gpu}
+runs=${RUNS_DIR:-runs/gpu}
 py=${PYTHON:-python3}
-mkdir -p "$out"
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+device=${DEVICE:-cuda}
+few=${MAX_IMAGES:+--max-images $MAX_IMAGES}  # a smoke test elsewhere: score only the first N images
+config=configs/shapes/reasoning_pointer.yaml
+mkdir -p "$out" "$runs"
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 log="$out/log.txt"
-bars() { tr '\r' '\n' | grep -av '%|.*\]$\|/s\]$\|\[A$\|^\s*$'; }  # progress bars out, lines kept
+bars() { tr '\r' '\n' | { grep -av '%|.*\]$\|/s\]$\|\[A$\|^\s*$' || true; }; }  # progress bars out, lines kept (none is no error)
 say() { echo "== $* (t=${SECONDS}s)" | tee -a "$log"; }
+workers=$(( $(nproc) / ${#arms[@]} - 1 )); [ "$workers" -lt 1 ] && workers=1
 
 say versions
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$log" 2>&1
 lscpu | grep -m1 'Model name' >>"$log"
 $py -c "import torch, transformers, datasets, accelerate; print('python', __import__('sys').version.split()[0], '| torch', torch.__version__, '| transformers', transformers.__version__, '| datasets', datasets.__version__, '| accelerate', accelerate.__version__, '| cuda', torch.cuda.is_available())" >>"$log" 2>&1
 command -v java >/dev/null && echo "java: $(command -v java)" >>"$log" || echo "java: none (caption CIDEr/BLEU are skipped there; score the model elsewhere)" >>"$log"
+git rev-parse HEAD >>"$log" 2>/dev/null
 
-say "smoke: 10 steps, the whole loop once (builds the Shapes cache too)"
-if ! $py -m tasks.train --config configs/shapes/reasoning_pointer.yaml train.output_dir=/tmp/smoke train.steps=10 \
-    train.eval_every=10 train.save_every=10 data.eval_images=16 data.num_workers=8 2>&1 | bars | tail -n 25 >>"$log"; then
-    say "smoke failed: stopping"
-    exit 1
-fi
-grep -q '^done:' "$log" || { say "smoke did not finish: stopping"; exit 1; }
+say "the Shapes splits, built once before the arms share them"
+$py -c "import os; from vl.data.shapes.dataset import build_dataset; build_dataset(num_proc=os.cpu_count())" 2>&1 | bars | tail -n 5 >>"$log" || { say "building the Shapes splits failed: stopping"; exit 1; }
 
-left=$((budget - SECONDS - 100))  # leave time to pack the model and time the captioner
-say "recipe: 3,000 steps, bf16, 8 loader workers, at most ${left}s"
-timeout "$left" $py -m tasks.train --config configs/shapes/reasoning_pointer.yaml train.output_dir="$run" data.num_workers=8 2>&1 | bars >>"$log"
-say "training ended (exit ${PIPESTATUS[0]})"
-cp "$run/logs/metrics.jsonl" "$out/" 2>/dev/null
-if [ -f "$run/model/model.safetensors" ]; then
-    tar -C "$run" -cf - model | split -b 15M - "$out/model.tar.part-"
-fi
+left=$((budget - SECONDS - 130))  # leave time to score each arm and pack the results
+say "${#arms[@]} arm(s) side by side, ${workers} loader workers each, at most ${left}s: ${arms[*]}"
+for arm in "${arms[@]}"; do
+    name=${arm%%=*}
+    # shellcheck disable=SC2086  # the overrides are words on purpose
+    timeout "$left" $py -m tasks.train --config "$config" train.output_dir="$runs/$name" data.num_workers="$workers" \
+        train.eval_every=600 train.save_every=1500 ${arm#*=} >"$out/train_$name.raw" 2>&1 &
+done
+wait
+for arm in "${arms[@]}"; do
+    name=${arm%%=*}
+    say "arm $name: $(bars <"$out/train_$name.raw" | grep -a '^done:\|Error' | tail -n 1)"
+    bars <"$out/train_$name.raw" | grep -a '^step\|^done:\|Error\|error' >>"$log"
+    rm -f "$out/train_$name.raw"
+done
 
-left=$((budget - SECONDS - 5))
-if [ "$left" -gt 30 ]; then
-    say "captioner speed, ours against HF VisionEncoderDecoder, on the GPU (at most ${left}s)"
-    timeout "$left" $py bench/caption_speed.py --device cuda --precision both 2>&1 | bars >>"$log"
+say "scoring each arm on $device"
+score() {  # arm name, then the evaluate arguments
+    local model="$runs/$1/model"; shift
+    [ -f "$model/model.safetensors" ] || return 0
+    $py -m tasks.evaluate --model "$model" --device "$device" --bf16 "$@" 2>&1 | bars | tail -n 3
+}
+for arm in "${arms[@]}"; do
+    name=${arm%%=*}
+    {
+        score "$name" --task vqa --data shapes:test $few
+        score "$name" --task vqa --data shapes:test_heldout $few
+        score "$name" --task caption --data shapes:test $few
+        score "$name" --task qgen --data shapes:test --max-images "${MAX_IMAGES:-300}" --num-beams 5 --num-return-sequences 5 \
+            --out "$runs/$name/model/scores_qgen_roundtrip5.json"
+    } >"$out/score_$name.txt" 2>&1 &
+done
+wait
+for arm in "${arms[@]}"; do
+    name=${arm%%=*}
+    { echo "-- arm $name"; cat "$out/score_$name.txt"; } >>"$log"
+    rm -f "$out/score_$name.txt"
+done
+
+say "packing"
+(cd "$runs" && tar -cf - ./*/logs/metrics.jsonl ./*/config.yaml ./*/model/scores_*.json 2>/dev/null) >"$out/arms.tar"
+first=${arms[0]%%=*}
+if [ -f "$runs/$first/model/model.safetensors" ]; then
+    tar -C "$runs/$first" -cf - --exclude='results_*' --exclude='questions_*' model | split -b 15M - "$out/model.tar.part-"
 fi
 say finished

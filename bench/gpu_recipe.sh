@@ -8,10 +8,13 @@
 #   model.tar.part-* the first arm's trained model folder, in 15 MB parts (cat them | tar x): score it anywhere
 # Usage, on a machine with CUDA and the suite's dependencies importable:
 #   bash bench/gpu_recipe.sh [seconds] [NAME="OVERRIDES" ...]
-#   bash bench/gpu_recipe.sh 560 recipe="" film_on_find="model.heads.vqa.pointer_film_on_find=true"
+#   bash bench/gpu_recipe.sh 580 recipe="" without_find="model.heads.vqa.pointer_film_on_find=false" seed1="train.seed=1"
 # seconds: the wall budget (default 580): training stops at whatever the budget leaves after the scoring.
-# Arms default to one, recipe="" (the config as committed). The 16 CPU cores are split between the arms'
-# loaders. Caption CIDEr/BLEU need Java; where there is none, score the brought-back model elsewhere.
+# Arms default to one, recipe="" (the config as committed). The CPUs this process may use (nproc) are split
+# between the arms' loaders: with one worker an arm is loader-bound (~6 steps/s on the H200 machine, where three
+# arms reached step ~2,500 of 3,000 in 7 minutes), so more than one arm in one 10-minute call is for comparing
+# arms on validation, not for the recipe's full length. Caption CIDEr/BLEU need Java; where there is none,
+# score the brought-back model elsewhere.
 # A smoke test without a GPU:  DEVICE=cpu MAX_IMAGES=8 bash bench/gpu_recipe.sh 200 a="train.steps=4" b="train.steps=4"
 set -uo pipefail
 budget=${1:-580}
@@ -34,6 +37,7 @@ workers=$(( $(nproc) / ${#arms[@]} - 1 )); [ "$workers" -lt 1 ] && workers=1
 say versions
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$log" 2>&1
 lscpu | grep -m1 'Model name' >>"$log"
+echo "CPUs this process may use: $(nproc) (loader workers per arm: $workers)" >>"$log"
 $py -c "import torch, transformers, datasets, accelerate; print('python', __import__('sys').version.split()[0], '| torch', torch.__version__, '| transformers', transformers.__version__, '| datasets', datasets.__version__, '| accelerate', accelerate.__version__, '| cuda', torch.cuda.is_available())" >>"$log" 2>&1
 command -v java >/dev/null && echo "java: $(command -v java)" >>"$log" || echo "java: none (caption CIDEr/BLEU are skipped there; score the model elsewhere)" >>"$log"
 git rev-parse HEAD >>"$log" 2>/dev/null

@@ -8,7 +8,7 @@
 #   model.tar.part-* the first arm's trained model folder, in 15 MB parts (cat them | tar x): score it anywhere
 # Usage, on a machine with CUDA and the suite's dependencies importable:
 #   bash bench/gpu_recipe.sh [seconds] [NAME="OVERRIDES" ...]
-#   bash bench/gpu_recipe.sh 580 recipe="" without_find="model.heads.vqa.pointer_film_on_find=false" seed1="train.seed=1"
+#   bash bench/gpu_recipe.sh 580 recipe="" with_find="model.heads.vqa.pointer_film_on_find=true" seed1="train.seed=1"
 # seconds: the wall budget (default 580): training stops at whatever the budget leaves after the scoring.
 # Arms default to one, recipe="" (the config as committed). The CPUs this process may use (nproc) are split
 # between the arms' loaders: with one worker an arm is loader-bound (~6 steps/s on the H200 machine, where three
@@ -21,6 +21,7 @@ budget=${1:-580}
 shift || true
 arms=("$@")
 [ ${#arms[@]} -eq 0 ] && arms=("recipe=")
+names=("${arms[@]%%=*}")  # NAME of each NAME=OVERRIDES
 out=${OUT:-gpu-out}
 runs=${RUNS_DIR:-runs/gpu}
 py=${PYTHON:-python3}
@@ -48,16 +49,15 @@ $py -c "import os; from vl.data.shapes.dataset import build_dataset; build_datas
 left=$((budget - SECONDS - 130))  # leave time to score each arm and pack the results
 say "${#arms[@]} arm(s) side by side, ${workers} loader workers each, at most ${left}s: ${arms[*]}"
 for arm in "${arms[@]}"; do
-    name=${arm%%=*}
     # shellcheck disable=SC2086  # the overrides are words on purpose
-    timeout "$left" $py -m tasks.train --config "$config" train.output_dir="$runs/$name" data.num_workers="$workers" \
-        train.eval_every=600 train.save_every=1500 ${arm#*=} >"$out/train_$name.raw" 2>&1 &
+    timeout "$left" $py -m tasks.train --config "$config" train.output_dir="$runs/${arm%%=*}" data.num_workers="$workers" \
+        train.eval_every=600 train.save_every=1500 ${arm#*=} >"$out/train_${arm%%=*}.raw" 2>&1 &
 done
 wait
-for arm in "${arms[@]}"; do
-    name=${arm%%=*}
-    say "arm $name: $(bars <"$out/train_$name.raw" | grep -a '^done:\|Error' | tail -n 1)"
-    bars <"$out/train_$name.raw" | grep -a '^step\|^done:\|Error\|error' >>"$log"
+for name in "${names[@]}"; do
+    lines=$(bars <"$out/train_$name.raw" | grep -a '^step\|^done:\|Error\|error')
+    say "arm $name: $(grep -a '^done:\|Error' <<<"$lines" | tail -n 1)"
+    echo "$lines" >>"$log"
     rm -f "$out/train_$name.raw"
 done
 
@@ -67,8 +67,7 @@ score() {  # arm name, then the evaluate arguments
     [ -f "$model/model.safetensors" ] || return 0
     $py -m tasks.evaluate --model "$model" --device "$device" --bf16 "$@" 2>&1 | bars | tail -n 3
 }
-for arm in "${arms[@]}"; do
-    name=${arm%%=*}
+for name in "${names[@]}"; do
     {
         score "$name" --task vqa --data shapes:test $few
         score "$name" --task vqa --data shapes:test_heldout $few
@@ -78,16 +77,14 @@ for arm in "${arms[@]}"; do
     } >"$out/score_$name.txt" 2>&1 &
 done
 wait
-for arm in "${arms[@]}"; do
-    name=${arm%%=*}
+for name in "${names[@]}"; do
     { echo "-- arm $name"; cat "$out/score_$name.txt"; } >>"$log"
     rm -f "$out/score_$name.txt"
 done
 
 say "packing"
 (cd "$runs" && tar -cf - ./*/logs/metrics.jsonl ./*/config.yaml ./*/model/scores_*.json 2>/dev/null) >"$out/arms.tar"
-first=${arms[0]%%=*}
-if [ -f "$runs/$first/model/model.safetensors" ]; then
-    tar -C "$runs/$first" -cf - --exclude='results_*' --exclude='questions_*' model | split -b 15M - "$out/model.tar.part-"
+if [ -f "$runs/${names[0]}/model/model.safetensors" ]; then
+    tar -C "$runs/${names[0]}" -cf - --exclude='results_*' --exclude='questions_*' model | split -b 15M - "$out/model.tar.part-"
 fi
 say finished

@@ -11,12 +11,11 @@ this says which ones fail. A caption can make several false claims.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
-from tasks.evaluate import saved_experiment
-from vl.data.shapes.dataset import build_dataset
+from qgen_truth import written_about_shapes
+
 from vl.data.shapes.truth import read_caption
 
 
@@ -25,16 +24,10 @@ def main() -> None:
     parser.add_argument("--results", required=True, type=Path, help="a results_caption_shapes_<split>.json that tasks.evaluate wrote")
     parser.add_argument("--split", default="test", help="the Shapes split the captions are about")
     args = parser.parse_args()
-    cfg = saved_experiment(args.results.parent).data.shapes  # the model's Shapes world (its train_config.yaml)
-    rows = build_dataset(cfg, splits=[args.split])[args.split].select_columns(["image_id", "scene"])
-    objects = {r["image_id"]: r["scene"]["objects"] for r in rows}
-    captions = json.loads(args.results.read_text())
-    if not captions or any(c["image_id"] not in objects for c in captions):
-        hint = f"write them with tasks.evaluate --task caption --data shapes:{args.split}"
-        raise SystemExit(f"{args.results}: not captions of Shapes {args.split} images ({hint})")
+    captions, objects, size = written_about_shapes(args.results, args.split, "caption")
     false_captions, kinds, example = 0, Counter(), {}
     for c in captions:
-        reading = read_caption(c["caption"], objects[c["image_id"]], cfg.image_size)
+        reading = read_caption(c["caption"], objects[c["image_id"]], size)
         false_captions += not reading.true
         kinds.update(reading.false_claims)
         for kind in reading.false_claims:

@@ -39,20 +39,26 @@ def truth_answerability(questions: list[dict], objects: dict[int, list[dict]], s
     return sum(right.values()) / max(1, sum(total.values())), per_type
 
 
+def written_about_shapes(path: Path, split: str, task: str) -> tuple[list[dict], dict[int, list[dict]], int]:
+    """(the items of a file tasks.evaluate wrote beside a model, each image's objects, the canvas size) for a
+    Shapes split of the model's own world (its train_config.yaml); a clear error when the file is not about it."""
+    cfg = saved_experiment(path.parent).data.shapes
+    rows = build_dataset(cfg, splits=[split])[split].select_columns(["image_id", "scene"])
+    objects = {r["image_id"]: r["scene"]["objects"] for r in rows}
+    items = json.loads(path.read_text())
+    if not isinstance(items, list) or not items or any(not isinstance(i, dict) or i.get("image_id") not in objects for i in items):
+        raise SystemExit(f"{path}: not about Shapes {split} images (write it with tasks.evaluate --task {task} --data shapes:{split})")
+    return items, objects, cfg.image_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", required=True, type=Path, help="a questions_qgen_shapes_<split>.json that tasks.evaluate wrote")
     parser.add_argument("--split", default="test", help="the Shapes split the questions are about")
     parser.add_argument("--out", type=Path, default=None, help="JSON with the figures (default: beside the questions file)")
     args = parser.parse_args()
-    cfg = saved_experiment(args.questions.parent).data.shapes  # the model's Shapes world (its train_config.yaml)
-    rows = build_dataset(cfg, splits=[args.split])[args.split].select_columns(["image_id", "scene"])
-    objects = {r["image_id"]: r["scene"]["objects"] for r in rows}
-    questions = json.loads(args.questions.read_text())
-    if not questions or any(q["image_id"] not in objects for q in questions):
-        hint = f"write them with tasks.evaluate --task qgen --data shapes:{args.split}"
-        raise SystemExit(f"{args.questions}: not questions about Shapes {args.split} images ({hint})")
-    share, per_type = truth_answerability(questions, objects, cfg.image_size)
+    questions, objects, size = written_about_shapes(args.questions, args.split, "qgen")
+    share, per_type = truth_answerability(questions, objects, size)
     for kind, row in per_type.items():
         print(f"{kind:>18}: {row['answerable']:.3f} of {row['questions']}" + (f"   e.g. {row['failing']}" if row["failing"] else ""))
     out = args.out or args.questions.with_name(args.questions.stem + "_truth.json")

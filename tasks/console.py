@@ -44,10 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         c.add_argument("--json", action="store_true", help="print one JSON list, an object per image")
 
     def generation_options(c: argparse.ArgumentParser) -> None:
-        c.add_argument("--num-beams", type=int, default=1)
-        c.add_argument("--max-new-tokens", type=int, help="default: as many as the head's decoder holds")
-        c.add_argument("--do-sample", action="store_true")
-        c.add_argument("--top-p", type=float, default=1.0)
+        c.add_argument("--num-beams", type=int, help="default: as the model's training run decoded (config.generation), else 1")
+        c.add_argument("--max-new-tokens", type=int, help="default: as the training run decoded, else as many as the head's decoder holds")
+        c.add_argument("--do-sample", action="store_true", default=None)
+        c.add_argument("--top-p", type=float)
 
     c = command("caption", "describe images", "vl-suite caption scene.png other.png --num-beams 3")
     c.add_argument("images", nargs="+", metavar="IMG")
@@ -138,7 +138,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
 
 def generation(args: argparse.Namespace) -> dict[str, Any]:
-    return {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample, "top_p": args.top_p}
+    """The decoding options given on the command line; the rest come from the model's saved decoding."""
+    given = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample, "top_p": args.top_p}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def shape(command: str, out: list[dict[str, Any]]) -> dict[str, Any]:

@@ -125,7 +125,9 @@ def _experiment(args: argparse.Namespace) -> ExperimentConfig:
     cfg = saved_experiment(args.model)
     options = (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens), ("num_return_sequences", args.num_return_sequences))
     gen = {k: v for k, v in options if v is not None}
-    cfg = replace(cfg, generation=replace(cfg.generation, **gen)) if gen else cfg
+    if gen:  # the options win over the generation section and over every task's own decoding
+        tasks = {name: replace(t, generation={**t.generation, **gen}) for name, t in cfg.tasks.items()}
+        cfg = replace(cfg, generation=replace(cfg.generation, **gen), tasks=tasks)
     return replace(cfg, evaluation=replace(cfg.evaluation, vqa_eval=args.vqa_eval)) if args.vqa_eval else cfg
 
 

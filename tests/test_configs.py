@@ -73,3 +73,16 @@ def test_a_pointer_head_taught_by_boxes_refuses_augmentation_that_moves_them():
     with pytest.raises(ConfigError, match="fusion 'pointer' learns to aim from question_boxes.*data.augment.shift=0"):
         load_config(ExperimentConfig, path, ["data.augment.shift=0.1"])
     load_config(ExperimentConfig, path, ["data.augment.shift=0.1", "model.heads.vqa.grounding_weight=0"])
+
+
+def test_a_task_decodes_with_its_own_generation_overrides_and_mistakes_name_the_task():
+    path = ROOT / "configs" / "shapes" / "multitask.yaml"
+    cfg = load_config(ExperimentConfig, path, ["tasks.caption.generation={num_beams: 3}"])
+    assert cfg.generation_for("caption").num_beams == 3 and cfg.generation_for("qgen").num_beams == 1
+    assert cfg.generation_for("caption").max_new_tokens == cfg.generation.max_new_tokens  # the rest from the section
+    with pytest.raises(ConfigError, match="unknown config key 'tasks.caption.generation.beams'"):
+        load_config(ExperimentConfig, path, ["tasks.caption.generation={beams: 3}"])
+    with pytest.raises(ConfigError, match="tasks.caption.generation .*num_beams must be >= 1"):
+        load_config(ExperimentConfig, path, ["tasks.caption.generation={num_beams: 0}"])
+    with pytest.raises(ConfigError, match="tasks.qgen.generation.max_new_tokens is 30, but model.heads.qgen.decoder.max_len is 24"):
+        load_config(ExperimentConfig, path, ["tasks.qgen.generation={max_new_tokens: 30}"])

@@ -229,3 +229,27 @@ def test_a_shared_image_fetches_only_the_rows_its_batch_reads():
     assert isinstance(image, LazyRows) and [r["question"] for r in image[0]] == ["a", "b", "c"]
     with pytest.raises(IndexError):
         lazy[3]
+
+
+def test_each_text_head_decodes_as_its_task_says_from_training_to_the_pipeline(trained, monkeypatch):
+    """tasks.caption.generation (2 beams) beats the generation section (greedy) for captions only; the
+    saved model records each text head's decoding, and generate(), the pipeline and tasks.evaluate start
+    from it (an option still wins)."""
+    from transformers import pipeline
+
+    import vl.modeling
+
+    model = VLModel.from_pretrained(trained / "model")
+    assert model.config.generation == {"caption": {"max_new_tokens": 8, "num_beams": 2}, "vqa": {"max_new_tokens": 8}, "qgen": {"max_new_tokens": 8}}
+    seen = []
+    real = vl.modeling.generate
+    monkeypatch.setattr(vl.modeling, "generate", lambda *a, **k: seen.append(a[5]) or real(*a, **k))
+    pixels = torch.zeros(1, 3, 32, 32)
+    model.generate(pixels, task="caption")
+    model.generate(pixels, task="caption", num_beams=1)
+    pipeline("image-captioning", model=str(trained / "model"))(torch.zeros(32, 32, 3, dtype=torch.uint8).numpy())
+    assert [(c.num_beams, c.max_new_tokens) for c in seen] == [(2, 8), (1, 8), (2, 8)]
+    for task, options, beams in (("caption", [], 2), ("caption", ["--num-beams", "1"], 1), ("qgen", [], 1)):
+        seen.clear()
+        assert evaluate_main(["--model", str(trained / "model"), "--task", task, "--data", "shapes:test", "--metrics", "CIDEr", *options]) == 0
+        assert seen[0].num_beams == beams, (task, options)

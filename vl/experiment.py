@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vl.config import check_train_section, from_dict
+from vl.config import check_train_section, from_dict, to_dict
 from vl.data.faces import FacesConfig
 from vl.data.shapes import ShapesConfig
 from vl.data.shapes360 import Shapes360Config
@@ -86,6 +86,7 @@ class TaskConfig:
     eval: str = ""  # empty: data.eval
     batch_size: int = 0  # per process; 0: train.batch_size
     questions_per_image: int = 0  # question tasks (vqa, qgen): at most this many of an image's questions a step, drawn at random; 0: all
+    generation: dict[str, Any] = field(default_factory=dict)  # this task's decoding: overrides of the generation section ({num_beams: 3})
 
 
 @dataclass
@@ -219,12 +220,25 @@ class ExperimentConfig:
                     f"move off their objects: set data.augment.flip=false and data.augment.shift=0, or model.heads.{name}.grounding_weight=0"
                 )
             decoder = TASKS.get(kind).decoder_positions(head_cfg) if kind in TASKS else None
-            if decoder and self.generation.max_new_tokens >= decoder[1]:
+            tokens = self.generation_for(name).max_new_tokens
+            if decoder and tokens >= decoder[1]:
                 key, positions = decoder
+                where = f"tasks.{name}.generation" if "max_new_tokens" in self.task_configs()[name].generation else "generation"
                 raise ConfigError(
-                    f"generation.max_new_tokens is {self.generation.max_new_tokens}, but model.heads.{name}.{key} is {positions} "
-                    f"(BOS included): lower generation.max_new_tokens to {positions - 1} or raise {key}"
+                    f"{where}.max_new_tokens is {tokens}, but model.heads.{name}.{key} is {positions} "
+                    f"(BOS included): lower {where}.max_new_tokens to {positions - 1} or raise {key}"
                 )
+
+    def generation_for(self, name: str) -> GenerationConfig:
+        """How task `name` decodes: the generation section with the task's own overrides (tasks.<name>.generation)."""
+        task = self.tasks.get(name)
+        if task is None or not task.generation:
+            return self.generation
+        prefix = f"tasks.{name}.generation"
+        try:
+            return from_dict(GenerationConfig, {**to_dict(self.generation), **task.generation}, prefix=prefix + ".")
+        except ConfigError as err:  # GenerationConfig's own checks do not know where the values came from
+            raise (err if prefix in str(err) else ConfigError(f"{prefix} (over the generation section): {err}")) from None
 
     def task_configs(self) -> dict[str, TaskConfig]:
         """The tasks to train, by head name: tasks, or every head with weight 1."""

@@ -13,7 +13,7 @@ KV cache, no per-step processor objects), which is where the speed comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import torch
@@ -56,6 +56,10 @@ class GenerationConfig:
             )
         if self.compile and not self.use_cache:
             raise ConfigError("compile decodes over a static KV cache: it needs use_cache=true")
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (what a saved model's config records)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
 
 
 class Decoder(Protocol):

@@ -30,11 +30,19 @@ class VLConfig(PreTrainedConfig):
     model_type = "vl"
 
     def __init__(
-        self, encoder: dict[str, Any] | None = None, heads: dict[str, dict[str, Any]] | None = None, compression: dict[str, Any] | None = None, **kwargs
+        self,
+        encoder: dict[str, Any] | None = None,
+        heads: dict[str, dict[str, Any]] | None = None,
+        compression: dict[str, Any] | None = None,
+        generation: dict[str, dict[str, Any]] | None = None,
+        **kwargs,
     ):
         self.encoder = dict(encoder or {"type": "vit"})
         self.heads = {name: dict(spec) for name, spec in (heads or {}).items()}
         self.compression = dict(compression or {})  # what vl.compress changed, so loading rebuilds those shapes
+        # each text head's default decoding, as its training run evaluated it ({"caption": {"num_beams": 3}}):
+        # generate() and the pipelines start from it (transformers keeps the same in generation_config.json)
+        self.generation = {name: dict(options) for name, options in (generation or {}).items()}
         super().__init__(**kwargs)
 
 
@@ -93,13 +101,15 @@ class VLModel(PreTrainedModel):
         **kwargs: Any,
     ) -> torch.Tensor:
         """Token ids (B, T) decoded by a text head (caption; qgen given prompt_ids/prompt_mask; vqa with
-        generative answers given question_ids/question_mask); other kwargs override generation_config fields.
+        generative answers given question_ids/question_mask); other kwargs override generation_config fields,
+        which defaults to the head's saved decoding (config.generation[task], what its training run evaluated).
         With num_return_sequences n: (B * n, T), each item's n rows consecutive, best beam first."""
-        head = self.heads[self._task(task)]
+        name = self._task(task)
+        head = self.heads[name]
         if not hasattr(head, "text_decoder"):
-            raise ValueError(f"the '{self._task(task)}' head does not generate text")
+            raise ValueError(f"the '{name}' head does not generate text")
         inputs = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_ids", "_mask"))}
-        cfg = generation_config or GenerationConfig()
+        cfg = generation_config or GenerationConfig(**self.config.generation.get(name, {}))
         if kwargs:
             cfg = GenerationConfig(**{**cfg.__dict__, **kwargs})
         memory, mask = head.decoder_memory(self.encoder.forward_features(pixel_values), inputs)

@@ -153,7 +153,9 @@ class MultiTask:
 
     def save(self, model: VLModel, folder: Path, state_dict: dict[str, torch.Tensor] | None = None, scores: dict[str, float] | None = None) -> None:
         """save_pretrained model (with `state_dict` gathered from every process, when given) and processor,
-        the resolved config beside them, and a model card (README.md) with the final `scores`."""
+        the resolved config beside them, and a model card (README.md) with the final `scores`. Each text
+        head's decoding goes into the model's config, so generate() and the pipelines decode as evaluation did."""
+        model.config.generation = {name: part.generation.changed() for name, part in self.parts.items() if hasattr(model.heads[name], "text_decoder")}
         model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         save_config(self.cfg, folder / "train_config.yaml")

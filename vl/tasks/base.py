@@ -68,6 +68,7 @@ class TaskKind:
         self.weight = task.weight
         self.batch_size = task.batch_size or cfg.train.batch_size
         self.questions_per_image = task.questions_per_image
+        self.generation = cfg.generation_for(name)  # how a decoding head of this task writes text
         if self.questions_per_image and not self.asks_questions:
             raise ConfigError(f"tasks.{name}.questions_per_image applies to question tasks (vqa, qgen), not to a '{self.registry_name}' task: remove it")
         self.reader = ImageReader(skip=cfg.data.skip_bad_images, frames=encoder_frames(cfg.model.encoder))

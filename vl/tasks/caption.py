@@ -49,7 +49,7 @@ class CaptionTask(TaskKind):
     def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The generated caption of each image, its best beam when several are returned (and, in periodic
         evaluation, the loss of its first reference)."""
-        ids = model.generate(**inputs, task=self.name, generation_config=self.cfg.generation)[:: self.cfg.generation.num_return_sequences]
+        ids = model.generate(**inputs, task=self.name, generation_config=self.generation)[:: self.generation.num_return_sequences]
         out = [{"caption": c} for c in self.processor.batch_decode(ids)]
         if self.eval_loss:
             for o, loss in zip(out, self._reference_loss(model, inputs, rows).tolist()):

@@ -58,9 +58,9 @@ class QGenTask(TaskKind):
         of each item's n questions, best first, the first the VQA head answers with the item's answer (else
         the best); `candidates` says how many were written."""
         device = inputs["pixel_values"].device
-        n = self.cfg.generation.num_return_sequences
+        n = self.generation.num_return_sequences
         p = self.processor.encode_texts(prompts(rows, self.head.cfg.use_question_type), self.head.cfg.max_len, what="answer prompt")
-        ids = model.generate(**inputs, task=self.name, generation_config=self.cfg.generation, prompt_ids=p["ids"].to(device), prompt_mask=p["mask"].to(device))
+        ids = model.generate(**inputs, task=self.name, generation_config=self.generation, prompt_ids=p["ids"].to(device), prompt_mask=p["mask"].to(device))
         questions = self.processor.batch_decode(ids)  # n per item, consecutive
         vqa = next((name for name, h in model.heads.items() if h.registry_name == "vqa"), None)
         if vqa is None:
@@ -102,7 +102,7 @@ class QGenTask(TaskKind):
         table = format_table({"score": {k: v for k, v in scores.items() if k in CAPTION_METRICS}})
         if "answerability" in scores:
             table += f"\nanswerability (the model's VQA head gives the answer asked for): {scores['answerability']:.4f}"
-            n = self.cfg.generation.num_return_sequences
+            n = self.generation.num_return_sequences
             table += f" (round-trip check: the first of {n} questions it answers as asked)" if n > 1 else ""
         items = self.items(rows)[0]
         kept = ("question", "answerable", "candidates")

@@ -30,6 +30,8 @@ from gan.scene_gan import GRAPH_KEYS
 from gan.sg2im import SceneGraphGenerator
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.world import ID_STRIDE, SPLIT_NUMBERS
+from vl.data.specs import column
+from vl.metrics.vqa import normalize_answer
 from vl.tasks import task_kind
 from vl.tasks.base import TaskConfig
 
@@ -112,7 +114,20 @@ def read_with(model, processor, cfg, task: str, split: str, n: int, images: dict
     rows = kind.open(f"shapes:{split}", n)
     if images is not None:
         rows = with_images(rows, images)
-    return kind.score(rows, kind.infer(model, rows))
+    outputs = kind.infer(model, rows)
+    return kind.score(rows, outputs) | (shape_reads(rows, outputs) if kind.registry_name == "vqa" else {})
+
+
+def shape_reads(rows: Dataset, answers: dict[int, str]) -> dict[str, float]:
+    """The share of "what shape is the <color> object?" answered right, by the object's true shape: which
+    drawn shapes a reader mistakes ({"shape_read/star": 0.26, ...})."""
+    types, truth = column(rows, "question_type"), column(rows, "multiple_choice_answer")
+    hits: dict[str, list[bool]] = {}
+    for i, answer in answers.items():
+        if types[i] == "shape":
+            shape = normalize_answer(truth[i])
+            hits.setdefault(shape, []).append(normalize_answer(answer) == shape)
+    return {f"shape_read/{shape}": sum(v) / len(v) for shape, v in sorted(hits.items())}
 
 
 def image_ids(split: str, n: int) -> list[int]:

@@ -7,7 +7,8 @@ generator never saw), the first n scenes are drawn from their complete graphs: p
 against the true ones, then the reader (a tasks.train model with vqa and/or tag heads, trained on real
 scenes) reads the images drawn at the predicted layout, at the true layout (the drawing alone; what
 compositional augmentation adds) and, beside them, the real renders of the same graphs (the world's
-questions are about the true layout); FD in the reader's feature space with the real-vs-real floor. Prints a
+questions are about the true layout; "what shape is the <color> object" also by the object's shape:
+which drawn shapes the reader mistakes); FD in the reader's feature space with the real-vs-real floor. Prints a
 table, writes <generator>/scene_scores.json and <generator>/scene_examples.png.
 """
 
@@ -110,7 +111,9 @@ def table(split: str, r: dict) -> str:
             continue
         real, gen, true = r[task]["real"], r[task]["generated"], r[task]["at_true_layout"]
         keys = (
-            ["accuracy", "non-relational", "relational"] + [f"type/{t}" for t in ATTRIBUTE_TYPES + RELATION_TYPES + PLACE_TYPES]
+            ["accuracy", "non-relational", "relational"]
+            + [f"type/{t}" for t in ATTRIBUTE_TYPES + RELATION_TYPES + PLACE_TYPES]
+            + [k for k in real if k.startswith("shape_read/")]
             if task == "vqa"
             else [
                 "mAP",

@@ -233,3 +233,15 @@ def test_evaluate_scene_gan_scores_layouts_and_reads_both_images(tiny_generator,
         assert "tag" in scores[split]  # scored, or skipped with the reason (the tiny reader's 3 tags may be absent)
         assert scores[split]["fd"]["generated_vs_real"] >= 0
     assert (tiny_generator / "scene_examples.png").is_file() and "box IoU" in capsys.readouterr().out
+
+
+def test_shape_reads_say_which_drawn_shapes_a_reader_mistakes():
+    from datasets import Dataset
+
+    from gan.scene_evaluate import shape_reads
+
+    rows = Dataset.from_dict(
+        {"question_type": ["shape", "shape", "shape", "count", "shape"], "multiple_choice_answer": ["star", "star", "circle", "2", "Circle"]}
+    )
+    answers = {0: "cross", 1: "star", 2: "circle", 3: "3", 4: "circle"}
+    assert shape_reads(rows, answers) == {"shape_read/circle": 1.0, "shape_read/star": 0.5}  # counts are not shape reads

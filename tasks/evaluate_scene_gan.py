@@ -1,6 +1,6 @@
 """Score a scene-graph generator against the Shapes world's exact truth (gan/scene_evaluate.py).
 
-    python -m tasks.evaluate_scene_gan --generator runs/gan-scenes/generator --reader runs/shapes-reasoning-film/model [--n 500]
+    python -m tasks.evaluate_scene_gan --generator runs/gan-scenes/generator --reader runs/shapes-reasoning-pointer/model [--n 500]
 
 For each split (default: test, and test_heldout whose every scene holds a color+shape pair the
 generator never saw), the first n scenes are drawn from their complete graphs: predicted boxes
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     reader_cfg = saved_experiment(args.reader)
     heads = [t for t in model.heads if model.config.heads[t]["type"] in ("vqa", "tag")]
     if not heads:
-        raise ConfigError(f"the reader {args.reader} has no vqa or tag head; give a model trained with them (configs/shapes/reasoning_film.yaml)")
+        raise ConfigError(f"the reader {args.reader} has no vqa or tag head; give a model trained with them (configs/shapes/reasoning_pointer.yaml)")
     world = cfg.data.shapes
     if reader_cfg.data.shapes != world:
         print("note: the reader was trained on a Shapes world configured otherwise; it reads the generator's world")

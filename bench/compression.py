@@ -49,7 +49,7 @@ def latency(model: VLModel, pixels: torch.Tensor, reps: int, bf16: bool = False,
     for _ in range(reps):
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
             start = time.perf_counter()
-            model.generate(pixels, task="caption", max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, compile=compile)
+            model.generate(pixels, task="caption", num_beams=1, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, compile=compile)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 

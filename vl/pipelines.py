@@ -115,10 +115,12 @@ class GeneratingPipeline(VLPipeline):
         return pre, {"generate_kwargs": options}, post
 
     def generate(self, inputs: dict[str, torch.Tensor], generate_kwargs: dict[str, Any], **fields: torch.Tensor) -> dict[str, Any]:
-        """Token ids, decoded as the head's training run evaluated it (model.config.generation) unless the
-        call says otherwise; with no saved length, as many new tokens as the decoder holds (BOS aside)."""
+        """Token ids, decoded as the head's training run evaluated it (model.generate starts from
+        model.config.generation) unless the call says otherwise; with no saved length, as many new tokens as
+        the decoder holds (BOS aside)."""
         room = self.model.heads[self.head].text_decoder().cfg.max_len - 1
-        options = {"max_new_tokens": room, **self.model.config.generation.get(self.head, {}), **generate_kwargs}
+        saved_length = self.model.config.generation.get(self.head, {}).get("max_new_tokens", room)
+        options = {"max_new_tokens": saved_length, **generate_kwargs}
         return {"ids": self.model.generate(inputs["pixel_values"], task=self.head, **options, **fields)}
 
     def postprocess(self, outputs: dict[str, Any]) -> list[dict[str, str]]:

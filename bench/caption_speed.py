@@ -9,6 +9,7 @@ peak tensor memory of a training step (torch's MemTracker: parameters, gradients
 state, activations, temporaries), training GFLOP/s (FlopCounterMode) and its share of this
 machine's GEMM peak (a large torch.mm timed in the same run), and our/HF ratios. --compile-decode adds
 our decoding with generation compile=true (a torch.compile'd static-cache step; compiled before timing).
+The image encoder is timed alone too, and the decoder steps' share (a decode less the encoder) compared.
 """
 
 from __future__ import annotations
@@ -113,7 +114,15 @@ def workloads(model, data, precision: str, device: str) -> dict[str, callable]:
 
         return run
 
-    work = {"train": train_step, "greedy": decode(1), "beam3": decode(3), "opt": opt, "autocast": autocast}
+    def encode():  # the image encoder alone: the same work in both models, and part of every decode above
+        model.eval()
+        with torch.no_grad(), autocast():
+            if is_ours(model):
+                model.encoder.forward_features(data["pixel_values"])
+            else:
+                model.encoder(pixel_values=data["pixel_values"])
+
+    work = {"train": train_step, "greedy": decode(1), "beam3": decode(3), "encode": encode, "opt": opt, "autocast": autocast}
     if is_ours(model):
         work |= {"greedy compiled": decode(1, compile=True), "beam3 compiled": decode(3, compile=True)}
     return work
@@ -185,7 +194,7 @@ def main() -> None:
             work["ours, compiled decode"]["greedy"]()  # compile outside the timed rounds
             work["ours, compiled decode"]["beam3"]()
         rows: dict[str, dict[str, float]] = {name: {} for name in work}
-        for kind, calls in (("train", 2), ("greedy", 1), ("beam3", 1)):
+        for kind, calls in (("train", 2), ("greedy", 1), ("beam3", 1), ("encode", 2)):
             fns = {name: w[kind] for name, w in work.items() if kind in w and (kind == "train" or name != "ours+compile")}
             for name, seconds in interleaved(fns, args.rounds, calls, device).items():
                 rows[name][kind] = B / seconds
@@ -216,6 +225,13 @@ def main() -> None:
         if "ours, compiled decode" in rows:
             c = rows["ours, compiled decode"]
             print(f"{'compiled decode/HF':13} {'':>8} {c['greedy'] / h['greedy']:8.2f}x {c['beam3'] / h['beam3']:7.2f}x")
+        # Decoding after the encoder: seconds per call less the encoder's (the same ViT work in both models)
+        steps = lambda r, kind: 1 / r[kind] - 1 / r["encode"]  # noqa: E731
+        print(f"encoder: ours {B / o['encode'] * 1e3:.1f} ms, HF {B / h['encode'] * 1e3:.1f} ms a batch; decoder steps alone, HF/ours:")
+        for name in ("ours", "ours, compiled decode"):
+            if name in rows:
+                r = rows[name] | {"encode": o["encode"]}
+                print(f"  {name:22} greedy {steps(h, 'greedy') / steps(r, 'greedy'):5.2f}x  beam3 {steps(h, 'beam3') / steps(r, 'beam3'):5.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
+import copy
+
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from vl.compress.lowrank import LowRankLinear
 from vl.errors import ConfigError
 from vl.generation import GenerationConfig, filter_logits, generate
 from vl.heads import build_head
@@ -44,10 +47,43 @@ def test_the_static_cache_step_gives_the_tokens_of_the_dynamic_cache(head, memor
 
 
 def test_the_compiled_decode_step_gives_the_same_captions(head, memory):
-    """compile=True through torch.compile for real (once: compiling takes seconds)."""
+    """compile=True through torch.compile for real (compiling takes seconds)."""
     cfg = GenerationConfig(max_new_tokens=8)
     compiled = generate(head, memory[:2], BOS, EOS, PAD, GenerationConfig(max_new_tokens=8, compile=True))
     assert torch.equal(compiled, generate(head, memory[:2], BOS, EOS, PAD, cfg))
+
+
+def step_logits(head, memory, mask, compile: bool) -> torch.Tensor:
+    """Three decoding steps' logits (3, B, V) through the eager or the compiled step."""
+    with torch.inference_mode():
+        return _step_logits(head, memory, mask, compile)
+
+
+def _step_logits(head, memory, mask, compile: bool) -> torch.Tensor:
+    state = head.start(memory, 4, memory_mask=mask, compile=compile)
+    ids = torch.tensor([[BOS], [5]]).expand(memory.size(0) // 2, -1, -1).reshape(-1, 1)
+    return torch.stack([head.decode_step(ids + t, state) for t in range(3)])
+
+
+def test_the_compiled_step_is_not_fooled_by_the_guards_it_skips(head, memory):
+    """The compiled step skips some of torch.compile's guards on the head's modules: another head of the
+    same shapes, a padding mask, and a layer swapped after the first compile (as lowrank and int8 do) must
+    still give the eager step's logits."""
+    other = copy.deepcopy(head)
+    other._static_step_compiled = None
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(-1.5)
+    mask = torch.ones(4, 10, dtype=torch.bool)
+    mask[1, 4:] = False
+    for h in (head, other, head):
+        for m in (None, mask):
+            torch.testing.assert_close(step_logits(h, memory[:4], m, compile=True), step_logits(h, memory[:4], m, compile=False))
+    before = step_logits(other, memory[:4], None, compile=False)
+    other.blocks[0].mlp.fc1 = LowRankLinear.from_linear(other.blocks[0].mlp.fc1, rank=2)
+    after = step_logits(other, memory[:4], None, compile=False)
+    assert not torch.allclose(before, after, atol=1e-3)
+    torch.testing.assert_close(step_logits(other, memory[:4], None, compile=True), after)
 
 
 @pytest.mark.parametrize("beams", [1, 3])

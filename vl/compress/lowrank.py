@@ -38,7 +38,7 @@ class LowRankLinear(nn.Module):
             out.up.weight.copy_((u[:, :rank] * root).to(linear.weight.dtype))
             if linear.bias is not None:
                 out.up.bias.copy_(linear.bias)
-        return out.to(linear.weight.device)
+        return out.to(device=linear.weight.device, dtype=linear.weight.dtype)
 
 
 def energy_rank(weight: torch.Tensor, energy: float) -> int:

@@ -11,8 +11,23 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.grid_read import GridRead
-from vl.layers import DecoderBlock, KVCache, init_weights, key_mask
+from vl.layers import DecoderBlock, KVCache, attention, init_weights, key_mask
 from vl.registry import HEADS
+
+
+def _step_guards(entries) -> list[bool]:
+    """Which of torch.compile's guards the decode step keeps: all but the per-module checks that no hook was
+    added and no attribute shadowed (~200 for a 4-layer head, ~0.3 ms a token at batch 1, as much as a layer's
+    work). Module types, parameter shapes and dtypes, and everything about the step's inputs stay guarded, so a
+    layer swapped by a compression method, or another head's shapes, compile again."""
+    return [not (e.guard_type in _SKIPPED_GUARDS and e.orig_guard.source.is_unspecialized_nn_module()) for e in entries]
+
+
+_SKIPPED_GUARDS = {"EMPTY_NN_MODULE_HOOKS_DICT", "NOT_PRESENT_IN_GENERIC_DICT", "DICT_KEYS_MATCH"}
+# How the decode step compiles (bench/caption_speed.py --compile-decode measures it): a C++ wrapper calls the
+# kernels instead of Python; fewer guards are checked each step; and no pattern matching, which would turn
+# each one-query attention back into the fused SDPA kernel (several times slower than two matmuls for one query).
+STEP_COMPILE_OPTIONS = {"cpp_wrapper": True, "guard_filter_fn": _step_guards, "pattern_matcher": False}
 
 
 @dataclass
@@ -150,7 +165,7 @@ class CaptionHead(nn.Module):
             for module in self.modules():  # weights made on first use (int8's) cannot be made inside the graph
                 if hasattr(module, "build_weight"):
                     module.build_weight()
-            self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True)
+            self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True, options=STEP_COMPILE_OPTIONS)
         cache = state.cache
         position = torch.tensor(cache.length, device=input_ids.device)
         logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask, state.cells)
@@ -171,7 +186,7 @@ class CaptionHead(nn.Module):
             q, k, v = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.heads, inner // attn.heads).permute(2, 0, 3, 1, 4)
             k_cache[i].index_copy_(2, position.view(1), k.to(k_cache.dtype))
             v_cache[i].index_copy_(2, position.view(1), v.to(v_cache.dtype))
-            y = F.scaled_dot_product_attention(q, k_cache[i].to(q.dtype), v_cache[i].to(q.dtype), attn_mask=filled)
+            y = attention(q, k_cache[i].to(q.dtype), v_cache[i].to(q.dtype), mask=filled)
             x = x + attn.proj(y.transpose(1, 2).reshape(B, 1, inner))
             x = x + block.cross(block.ln_cross(x), memory_kv[i], memory_mask)
             x = x + block.mlp(block.ln2(x))

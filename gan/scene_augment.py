@@ -34,8 +34,9 @@ SPLIT_NUMBER = 9
 
 
 def synthetic_scenes(shapes: ShapesConfig, augment) -> Dataset:
-    """round(augment.ratio * the train split's size) scenes with augment.pairs (default: the held-out
-    pairs), as Shapes rows (the world's features), drawn by the generator (or the world, source: real)."""
+    """round(augment.ratio * the train split's size) scenes, each with one of augment.pairs (default: the
+    held-out pairs) or, with frequency natural, from every pair of the world; as Shapes rows (the world's
+    features), drawn by the generator (or the world, source: real)."""
     return _synthetic(to_yaml(shapes), to_yaml(augment), _stamp(augment.generator))
 
 
@@ -56,7 +57,8 @@ def _synthetic(shapes_yaml: str, augment_yaml: str, stamp: float) -> Dataset:
         if pair not in shapes.all_pairs():
             raise ConfigError(f"data.gan_augment.pairs has '{pair}'; a pair is '<color> <shape>' of this world")
     n = round(augment.ratio * shapes.splits["train"])
-    scenes = [world.draw_scene(random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene"), pairs) for j in range(n)]
+    natural = augment.frequency == "natural"
+    scenes = [world.draw_scene(random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene"), None if natural else pairs, any_pair=natural) for j in range(n)]
     if augment.source == "real":
         images = [world.image(s) for s in scenes]
     else:

@@ -180,6 +180,26 @@ def test_synthetic_scenes_hold_the_held_out_pairs_with_the_truth_of_their_graphs
     assert np.array_equal(np.asarray(ceiling[0]["image"].convert("RGB")), np.asarray(rendered))
 
 
+def test_natural_frequency_scenes_hold_held_out_pairs_as_often_as_any_pair():
+    """frequency: natural draws the added scenes from every pair: a held-out pair is one object's pair about as
+    often as any other (4 of 42 pairs here), not in every scene; its tags and captions follow its graph."""
+    from gan.scene_augment import synthetic_scenes
+    from vl.experiment import ExperimentConfig
+
+    overrides = [f"data.gan_augment.generator={TINY}", "data.gan_augment.ratio=4", "data.gan_augment.source=real", "data.gan_augment.frequency=natural"]
+    cfg = load_config(ExperimentConfig, MULTITASK, [*SMALL_WORLD, *overrides])
+    rows = synthetic_scenes(cfg.data.shapes, cfg.data.gan_augment)
+    held = set(cfg.data.shapes.heldout_pairs)
+    objects = [f"{o['color']} {o['shape']}" for row in rows for o in row["scene"]["objects"]]
+    share = sum(pair in held for pair in objects) / len(objects)
+    assert len(rows) == 192 and 0.03 < share < 0.2  # 4 / 42 = 0.095 expected; every_scene gives >= 1 in 3 objects
+    with_held = [row for row in rows if held & {f"{o['color']} {o['shape']}" for o in row["scene"]["objects"]}]
+    assert 0 < len(with_held) < len(rows) / 2
+    assert all(held & set(row["tags"]) for row in with_held)
+    with pytest.raises(ConfigError, match="frequency"):
+        load_config(ExperimentConfig, MULTITASK, [*overrides[:3], "data.gan_augment.frequency=sometimes"])
+
+
 def test_scene_graph_views_join_every_shapes_task_and_train(tiny_generator, tmp_path):
     from accelerate import Accelerator
 

@@ -122,6 +122,10 @@ class GANAugmentConfig:
     # cannot be wrong about the expression when the generator draws poses better than expressions
     keep_expression: bool = False
     pairs: list[str] | None = None  # scene graphs: the color+shape pairs each added scene holds (None: the world's held-out pairs)
+    # scene graphs: every_scene: each added scene holds one of `pairs`; natural: scenes drawn from every pair of
+    # the world, so the held-out pairs are as frequent as any other pair (`pairs` unused), which keeps
+    # the training images' color-shape statistics as they are
+    frequency: Literal["every_scene", "natural"] = "every_scene"
     seed: int = 0
 
     def __post_init__(self) -> None:

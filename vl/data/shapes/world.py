@@ -50,9 +50,10 @@ class ShapesWorld:
         self.check(split, index)
         return self.draw_scene(self._rng(split, index, "scene"), self.cfg.heldout_pairs if split == "test_heldout" else None)
 
-    def draw_scene(self, rng: random.Random, with_pairs: list[str] | None = None) -> Scene:
+    def draw_scene(self, rng: random.Random, with_pairs: list[str] | None = None, any_pair: bool = False) -> Scene:
         """A scene from a random stream: with_pairs given, one of those color+shape pairs for sure and
-        the rest from every pair (test_heldout's scenes); else never a held-out pair."""
+        the rest from every pair (test_heldout's scenes); else never a held-out pair, unless any_pair
+        (every pair as likely as in test_heldout's other objects)."""
         cfg = self.cfg
         n = rng.randint(cfg.min_objects, cfg.max_objects)
         if with_pairs:
@@ -61,7 +62,7 @@ class ShapesWorld:
             shapes = [shape] + [rng.choice(cfg.shapes) for _ in colors[1:]]
         else:
             colors = rng.sample(cfg.colors, n)
-            shapes = [rng.choice(self._open_shapes[c]) for c in colors]
+            shapes = [rng.choice(cfg.shapes if any_pair else self._open_shapes[c]) for c in colors]
         specs = [(c, s, rng.choice(cfg.sizes)) for c, s in zip(colors, shapes)]
         rng.shuffle(specs)
         return sample_scene(rng, cfg.image_size, specs)

@@ -53,13 +53,9 @@ def test_the_compiled_decode_step_gives_the_same_captions(head, memory):
     assert torch.equal(compiled, generate(head, memory[:2], BOS, EOS, PAD, cfg))
 
 
+@torch.inference_mode()
 def step_logits(head, memory, mask, compile: bool) -> torch.Tensor:
     """Three decoding steps' logits (3, B, V) through the eager or the compiled step."""
-    with torch.inference_mode():
-        return _step_logits(head, memory, mask, compile)
-
-
-def _step_logits(head, memory, mask, compile: bool) -> torch.Tensor:
     state = head.start(memory, 4, memory_mask=mask, compile=compile)
     ids = torch.tensor([[BOS], [5]]).expand(memory.size(0) // 2, -1, -1).reshape(-1, 1)
     return torch.stack([head.decode_step(ids + t, state) for t in range(3)])

@@ -17,9 +17,10 @@ from vl.registry import HEADS
 
 def _step_guards(entries) -> list[bool]:
     """Which of torch.compile's guards the decode step keeps: all but the per-module checks that no hook was
-    added and no attribute shadowed (~200 for a 4-layer head, ~0.3 ms a token at batch 1, as much as a layer's
-    work). Module types, parameter shapes and dtypes, and everything about the step's inputs stay guarded, so a
-    layer swapped by a compression method, or another head's shapes, compile again."""
+    added and no attribute shadowed (~200 for a 4-layer head; the check each token falls from 0.40 to 0.23 ms
+    at batch 1, where a decoder layer's work is ~0.5 ms). Module types, parameter shapes and dtypes, and
+    everything about the step's inputs stay guarded: dynamo caches graphs per code object, shared by every
+    head, so another head's shapes or a layer swapped by a compression method must still miss the cache."""
     return [not (e.guard_type in _SKIPPED_GUARDS and e.orig_guard.source.is_unspecialized_nn_module()) for e in entries]
 
 

@@ -14,6 +14,8 @@ from vl.heads.grid_read import GridRead
 from vl.layers import DecoderBlock, KVCache, attention, init_weights, key_mask
 from vl.registry import HEADS
 
+_SKIPPED_GUARDS = {"EMPTY_NN_MODULE_HOOKS_DICT", "NOT_PRESENT_IN_GENERIC_DICT", "DICT_KEYS_MATCH"}
+
 
 def _step_guards(entries) -> list[bool]:
     """Which of torch.compile's guards the decode step keeps: all but the per-module checks that no hook was
@@ -24,7 +26,6 @@ def _step_guards(entries) -> list[bool]:
     return [not (e.guard_type in _SKIPPED_GUARDS and e.orig_guard.source.is_unspecialized_nn_module()) for e in entries]
 
 
-_SKIPPED_GUARDS = {"EMPTY_NN_MODULE_HOOKS_DICT", "NOT_PRESENT_IN_GENERIC_DICT", "DICT_KEYS_MATCH"}
 # How the decode step compiles (bench/caption_speed.py --compile-decode measures it): a C++ wrapper calls the
 # kernels instead of Python; fewer guards are checked each step; and no pattern matching, which would turn
 # each one-query attention back into the fused SDPA kernel (several times slower than two matmuls for one query).

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from vl.compress.lowrank import LowRankLinear
@@ -104,6 +105,57 @@ def test_a_head_with_grid_reads_decodes_the_same_three_ways(beams, monkeypatch):
             read.out.weight.zero_()
     h._static_step_compiled = None
     assert not torch.equal(cached, generate(h, grid, BOS, EOS, PAD, cfg))
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_a_head_with_a_pointer_decodes_the_same_three_ways(beams, monkeypatch):
+    """caption pointer (vl.heads.pointer_read): it starts silent (the same logits as without it); made loud, the
+    cached, full-recompute and static (compilable) steps give the same tokens, and the pointer changes them."""
+    torch.manual_seed(0)
+    spec = {"vocab_size": 40, "dim": 32, "depth": 2, "heads": 4, "max_len": 24, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD}
+    h = build_head("caption", {**spec, "pointer": True}, memory_dim=48).double().eval()
+    grid = torch.randn(3, 16, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))  # a 4 x 4 token grid
+    ids = torch.randint(3, 40, (3, 7))
+    plain = build_head("caption", spec, memory_dim=48).double().eval()
+    plain.load_state_dict({k: v for k, v in h.state_dict().items() if not k.startswith("pointer.")})
+    with torch.no_grad():
+        torch.testing.assert_close(h(grid, {"input_ids": ids})["logits"], plain(grid, {"input_ids": ids})["logits"])
+        h.embed.weight.mul_(40)
+        for p in h.pointer.parameters():  # make the read loud so it matters here
+            p.normal_(0, 0.5)
+    cfg = GenerationConfig(max_new_tokens=12, num_beams=beams)
+    cached = generate(h, grid, BOS, EOS, PAD, cfg)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False})))
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
+    with torch.no_grad():
+        h.pointer.out.weight.zero_()
+    h._static_step_compiled = None
+    assert not torch.equal(cached, generate(h, grid, BOS, EOS, PAD, cfg))
+
+
+def test_a_caption_pointer_learns_to_aim_at_the_boxes_it_is_shown():
+    """The grounding loss ("loss_ground", from caption_boxes) is part of the loss and teaches the pointer: after
+    a few steps on one box per token its aim is on the box's cells."""
+    torch.manual_seed(0)
+    spec = {"vocab_size": 20, "dim": 32, "depth": 1, "heads": 4, "max_len": 8, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "pointer": True}
+    h = build_head("caption", spec, memory_dim=16)
+    grid = torch.randn(8, 16, 16)
+    ids = torch.randint(3, 20, (8, 5))
+    boxes = torch.tensor([0.5, 0.0, 0.5, 0.5]).expand(8, 5, 4)  # the top-right quarter: cells 2, 3, 6, 7 of the 4 x 4 grid
+    mask = torch.ones(8, 5, dtype=torch.bool)
+    mask[:, 0] = False
+    batch = {"input_ids": ids, "labels": ids, "caption_boxes": boxes, "caption_box_mask": mask}
+    optimizer = torch.optim.Adam(h.parameters(), lr=1e-2)
+    for _ in range(60):
+        out = h(grid, batch)
+        out["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert torch.allclose(out["loss"], F.cross_entropy(out["logits"].flatten(0, 1), ids.flatten()) + out["loss_ground"])
+    with torch.no_grad():
+        _, aim = h._hidden(ids, h._state(grid, None), start=0)
+    assert aim.softmax(-1)[:, 1:, [2, 3, 6, 7]].sum(-1).min() > 0.9
 
 
 def test_sampling_with_and_without_cache_matches_for_the_same_seed(head, memory):

@@ -140,6 +140,34 @@ def test_a_shared_step_gives_every_head_the_same_images_in_one_encoder_pass(tmp_
         torch.testing.assert_close(shared[f"loss/{name}"], part.outputs(task.model, batch[name])["loss"].detach())
 
 
+def test_a_caption_pointer_is_taught_by_the_boxes_of_the_objects_its_captions_name(tmp_path):
+    """model.heads.caption.pointer: Shapes caption batches carry, per label token, the box of the object its
+    words speak of (vl.data.shapes.truth.caption_objects), and the head's loss includes the grounding term."""
+    from accelerate import Accelerator
+
+    from tasks.common.multitask import MultiTask
+    from vl.config import load_config
+    from vl.data.shapes.truth import caption_objects
+    from vl.experiment import ExperimentConfig
+
+    cfg = load_config(ExperimentConfig, TINY, [f"train.output_dir={tmp_path}", *SHARED, "model.heads.caption.pointer=true"])
+    task = MultiTask(cfg, Accelerator(cpu=True))
+    torch.manual_seed(0)
+    (loader,) = task.train_loaders(0).values()
+    batch = next(iter(loader))["caption"]
+    boxes, mask = batch["caption_boxes"], batch["caption_box_mask"]
+    assert mask.shape == batch["labels"].shape and mask.any() and not mask[batch["labels"] == -100].any()
+    kind, train = task.parts["caption"], task.parts["caption"].train_rows
+    rows = [{"caption": c[0], "scene": scene} for c, scene in zip(train["captions"][:16], train["scene"][:16])]
+    boxes, mask = kind.caption_boxes(rows, width=40)
+    for row, row_boxes, row_mask in zip(rows, boxes, mask):  # the boxes are those of the objects the words name, each named
+        named = {tuple(torch.tensor(o["bbox"]).div(32).tolist()) for _, _, o in caption_objects(row["caption"], row["scene"]["objects"], 32)}
+        assert {tuple(b) for b in row_boxes[row_mask].tolist()} == named, row["caption"]
+    assert mask.any(-1).sum() >= 8
+    out = task.parts["caption"].outputs(task.model, batch)
+    assert torch.isfinite(out["loss_ground"]) and out["loss_ground"] > 0
+
+
 def test_shared_images_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
     assert_resume_matches(tmp_path, 7, 4, *SHARED)  # which caption and which questions are drawn replays too
 

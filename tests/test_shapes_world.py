@@ -11,7 +11,7 @@ import pytest
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPE_WORDS
 from vl.data.shapes.questions import QUESTION_FAMILIES
-from vl.data.shapes.truth import answer, check_caption, question_objects
+from vl.data.shapes.truth import NP, PLACES, answer, caption_objects, check_caption, in_place, matching, question_objects
 from vl.errors import ConfigError
 
 WORLD = ShapesWorld()
@@ -123,6 +123,32 @@ def test_every_caption_claim_is_true(split):
     # the checker really read relations, places and counts, not only noun phrases
     for kind in ("exists", "unique", "count", "left", "right", "above", "below", "near", "far", "place", "exhaustive"):
         assert claims[kind] >= 20, (kind, claims)
+
+
+def test_caption_objects_name_the_objects_that_make_each_claim_true():
+    """The spans caption_objects gives (what a caption pointer is taught to aim at) each name one object that
+    fits the noun phrase and makes its place or relation true; most reference captions have some."""
+    grounded = places = 0
+    for index in range(N_PROPERTY):
+        item = WORLD.item("train", index)
+        objs = item["scene"]["objects"]
+        for caption in item["captions"]:
+            spans = caption_objects(caption, objs, 64)
+            grounded += bool(spans)
+            for start, end, obj in spans:
+                phrase = caption[start:end]
+                assert phrase.split()[0] in ("a", "an", "the") and obj in objs, phrase
+                noun = NP.match(phrase)
+                assert obj in matching(noun, objs), (caption, phrase, obj)
+                place = next((p for p, pattern in PLACES.items() if re.search(pattern + "$", phrase)), None)
+                if place is not None:
+                    places += 1
+                    assert in_place(place, obj, 64), (caption, phrase, obj)
+    assert grounded >= 0.7 * 5 * N_PROPERTY and places >= 20, (grounded, places)
+    objs = [{"color": "red", "shape": "circle", "size": "large", "x": 10, "y": 30}, {"color": "blue", "shape": "circle", "size": "small", "x": 50, "y": 30}]
+    assert [(s, e, o["color"]) for s, e, o in caption_objects("a circle left of a blue circle", objs, 64)] == [(0, 17, "red"), (17, 30, "blue")]
+    assert caption_objects("a circle and a circle", objs, 64) == []  # two fit each: neither is pinned
+    assert caption_objects("two circles", objs, 64) == []
 
 
 def test_captions_vary():

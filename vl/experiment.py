@@ -218,9 +218,11 @@ class ExperimentConfig:
             kind = spec.pop("type", name)
             head_cfg = from_dict(HEADS.get(kind).Config, spec, prefix=f"model.heads.{name}.")
             moves = self.data.augment.flip or self.data.augment.shift
-            if getattr(head_cfg, "fusion", None) == "pointer" and getattr(head_cfg, "grounding_weight", 0) and moves:
+            pointer = getattr(head_cfg, "fusion", None) == "pointer" or getattr(head_cfg, "pointer", False)
+            if pointer and getattr(head_cfg, "grounding_weight", 0) and moves:
                 raise ConfigError(
-                    f"model.heads.{name}: fusion 'pointer' learns to aim from question_boxes, which data.augment's flip/shift "
+                    f"model.heads.{name}: its pointer learns to aim from the boxes of the objects named (question_boxes, caption_boxes), "
+                    "which data.augment's flip/shift "
                     f"move off their objects: set data.augment.flip=false and data.augment.shift=0, or model.heads.{name}.grounding_weight=0"
                 )
             decoder = TASKS.get(kind).decoder_positions(head_cfg) if kind in TASKS else None

@@ -201,7 +201,8 @@ class CaptionPairs(torch.utils.data.Dataset):
         i, j = self.index[k]
         row = self.rows[i]
         media = {key: row[key] for key in MEDIA_KEYS if key in row}
-        return {**media, "caption": row["captions"][j], "image_id": row["image_id"]}
+        scene = {"scene": row["scene"]} if "scene" in row else {}  # Shapes: where the objects a caption names are
+        return {**media, **scene, "caption": row["captions"][j], "image_id": row["image_id"]}
 
 
 def column(rows: Dataset, name: str) -> list[Any]:

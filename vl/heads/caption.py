@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vl.errors import ConfigError
+from vl.heads.fusion import grounding_loss
 from vl.heads.grid_read import GridRead
+from vl.heads.pointer_read import PointerRead
 from vl.layers import DecoderBlock, KVCache, attention, init_weights, key_mask
 from vl.registry import HEADS
 
@@ -40,6 +42,7 @@ class DecodeState:
     cache: KVCache | None
     memory_mask: torch.Tensor | None = None  # (B, 1, 1, M), True = a real memory token
     cells: list[torch.Tensor] | None = None  # each grid read's per-cell features (B, N, C), when the head has them
+    pointer_cells: torch.Tensor | None = None  # the pointer read's per-cell keys, values and x, y, when the head has one
     compiled: bool = False  # decode through the compiled static-shape step
 
 
@@ -66,6 +69,11 @@ class CaptionHead(nn.Module):
         # (vl.heads.grid_read: relations and places that cross-attention learns slowly); 0: none.
         # Needs the image tokens on a square grid (no class token).
         grid_read: int = 0
+        # A pointer before the last block (vl.heads.pointer_read): each token aims at one object of the image grid
+        # and reads what and where it is. Taught by the boxes of the objects each caption word is about, when the
+        # training batches carry them (`caption_boxes`: Shapes rows do), at `grounding_weight`. Needs a square grid.
+        pointer: bool = False
+        grounding_weight: float = 1.0
 
         def __post_init__(self) -> None:
             if self.dim % self.heads:
@@ -82,9 +90,10 @@ class CaptionHead(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(cfg.dim, memory_dim, cfg.heads, cfg.mlp_ratio, cfg.act, cfg.dropout) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
         self.reads = nn.ModuleList(GridRead(cfg.dim, memory_dim, cfg.grid_read) for _ in range(cfg.depth + 1)) if cfg.grid_read else None
+        self.pointer = PointerRead(cfg.dim, memory_dim) if cfg.pointer else None
         self._static_step_compiled = None  # torch.compile of _static_step, made on first use
         self.apply(init_weights)
-        for read in self.reads or ():
+        for read in [*(self.reads or ()), *([self.pointer] if self.pointer is not None else [])]:
             read.reset_output()
         if gpt2 is not None:
             self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
@@ -95,26 +104,48 @@ class CaptionHead(nn.Module):
 
     # --- training -------------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return self.teacher_forced(tokens, batch["input_ids"], batch.get("labels"))
+        return self.teacher_forced(tokens, batch["input_ids"], batch.get("labels"), boxes=batch.get("caption_boxes"), box_mask=batch.get("caption_box_mask"))
 
     def teacher_forced(
-        self, memory: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor | None = None, memory_mask: torch.Tensor | None = None
+        self,
+        memory: torch.Tensor,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        boxes: torch.Tensor | None = None,
+        box_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """input_ids (B, L) = BOS w1 .. wn (padded), labels (B, L) = w1 .. wn EOS (-100 on padding),
-        attending to memory (B, M, Dm) [mask (B, M)] -> {"logits" (B, L, V), "loss"}."""
-        state = DecodeState([blk.cross.memory_kv(memory) for blk in self.blocks], cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory))
-        logits = self._logits(self._hidden(input_ids, state, start=0))
+        attending to memory (B, M, Dm) [mask (B, M)] -> {"logits" (B, L, V), "loss"}. With a pointer and
+        boxes (B, L, 4) of the object each label token is about (box_mask (B, L): which have one), the loss
+        also teaches the pointer to aim there ("loss_ground")."""
+        state = self._state(memory, memory_mask)
+        hidden, aim = self._hidden(input_ids, state, start=0)
+        logits = self._logits(hidden)
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing)
+            if aim is not None and boxes is not None and self.cfg.grounding_weight:
+                out["loss_ground"] = grounding_loss(aim, boxes[:, : aim.size(1)], box_mask[:, : aim.size(1)])
+                out["loss"] = out["loss"] + self.cfg.grounding_weight * out["loss_ground"]
         return out
 
-    def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> torch.Tensor:
+    def _state(self, memory: torch.Tensor, memory_mask: torch.Tensor | None) -> DecodeState:
+        kv = [blk.cross.memory_kv(memory) for blk in self.blocks]
+        pointer_cells = self.pointer.prepare(memory) if self.pointer is not None else None
+        return DecodeState(kv, cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory), pointer_cells=pointer_cells)
+
+    def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The last layer's normed states (B, L, D), and the pointer's logits over the grid cells (B, L, N) when the head has one."""
         x = self.embed(ids) + self.pos.weight[start : start + ids.size(1)]
+        aim = None
         for i, block in enumerate(self.blocks):
             x = self._read(x, state.cells, i)
+            if self.pointer is not None and i == len(self.blocks) - 1:
+                read, aim = self.pointer(x, state.pointer_cells)
+                x = x + read
             x = block(x, state.memory_kv[i], state.cache, i, state.memory_mask)
-        return self.norm(self._read(x, state.cells, len(self.blocks)))
+        return self.norm(self._read(x, state.cells, len(self.blocks))), aim
 
     def _cells(self, memory: torch.Tensor, beams: int = 1) -> list[torch.Tensor] | None:
         """Each grid read's per-cell features of the memory, once per image (then per beam)."""
@@ -149,13 +180,14 @@ class CaptionHead(nn.Module):
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
             cache = KVCache(len(self.blocks), memory.size(0) * beams, self.cfg.heads, max_len, hd, like=kv[0][0])
-        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile, cells=self._cells(memory, beams))
+        pointer_cells = self.pointer.prepare(memory).repeat_interleave(beams, dim=0) if self.pointer is not None else None
+        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile, cells=self._cells(memory, beams), pointer_cells=pointer_cells)
 
     def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
         if state.compiled:
             return self._compiled_step(input_ids, state)
         start = state.cache.length if state.cache is not None else 0
-        h = self._hidden(input_ids, state, start)
+        h, _ = self._hidden(input_ids, state, start)
         if state.cache is not None:
             state.cache.advance(input_ids.size(1))
         return self._logits(h[:, -1])  # (B, V)
@@ -170,12 +202,12 @@ class CaptionHead(nn.Module):
             self._static_step_compiled = torch.compile(self._static_step, dynamic=False, fullgraph=True, options=STEP_COMPILE_OPTIONS)
         cache = state.cache
         position = torch.tensor(cache.length, device=input_ids.device)
-        logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask, state.cells)
+        logits = self._static_step_compiled(input_ids, position, cache.k, cache.v, state.memory_kv, state.memory_mask, state.cells, state.pointer_cells)
         cache.advance(1)
         return logits
 
     def _static_step(
-        self, ids: torch.Tensor, position: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, memory_kv, memory_mask, cells
+        self, ids: torch.Tensor, position: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, memory_kv, memory_mask, cells, pointer_cells=None
     ) -> torch.Tensor:
         """One token (B, 1) at `position` (a 0-d tensor, so one graph serves every step): its keys/values
         written into the full-length caches (layers, B, H, T, hd), attention over the positions up to it."""
@@ -183,6 +215,8 @@ class CaptionHead(nn.Module):
         filled = (torch.arange(k_cache.size(3), device=ids.device) <= position)[None, None, None, :]
         for i, block in enumerate(self.blocks):
             x = self._read(x, cells, i)
+            if pointer_cells is not None and i == len(self.blocks) - 1:
+                x = x + self.pointer(x, pointer_cells)[0]
             attn, B = block.attn, ids.size(0)
             inner = attn.proj.in_features
             q, k, v = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.heads, inner // attn.heads).permute(2, 0, 3, 1, 4)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vl.errors import ConfigError
@@ -306,6 +307,18 @@ def box_cells(boxes: torch.Tensor, side: int) -> torch.Tensor:
     middle = ((x + w / 2) * side).long().clamp(0, side - 1) + side * ((y + h / 2) * side).long().clamp(0, side - 1)
     inside = inside | torch.nn.functional.one_hot(middle.squeeze(-1), side * side).bool()
     return inside.float() / inside.sum(-1, keepdim=True)
+
+
+def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each pointer's softmax over the grid cells (Q, K, N) against the cells its box
+    covers (boxes (Q, K', 4), x/y/w/h fractions of the image; box_mask (Q, K') which boxes are there),
+    averaged over the pointers that have a box (0 when none has)."""
+    k = min(pointers.size(1), boxes.size(1))
+    pointers, boxes, box_mask = pointers[:, :k], boxes[:, :k], box_mask[:, :k].bool()
+    if not box_mask.any():
+        return pointers.sum() * 0.0
+    target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
+    return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()
 
 
 def token_grid(tokens: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch import nn
 
 from vl.errors import ConfigError
 from vl.heads.caption import CaptionHead
-from vl.heads.fusion import GEOMETRY, FusionKind, PointerFusion, box_cells, build_fusion, joint_memory
+from vl.heads.fusion import GEOMETRY, FusionKind, PointerFusion, build_fusion, grounding_loss, joint_memory
 from vl.layers import init_weights
 from vl.registry import HEADS
 
@@ -163,15 +163,3 @@ def soft_cross_entropy(logits: torch.Tensor, scores: torch.Tensor) -> torch.Tens
     per_row = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
     has_answer = (total.squeeze(-1) > 0).float()
     return (per_row * has_answer).sum() / has_answer.sum().clamp(min=1)
-
-
-def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each pointer's softmax over the grid cells (Q, K, N) against the cells its box
-    covers (boxes (Q, K', 4), x/y/w/h fractions of the image; box_mask (Q, K') which boxes are there),
-    averaged over the pointers that have a box (0 when none has)."""
-    k = min(pointers.size(1), boxes.size(1))
-    pointers, boxes, box_mask = pointers[:, :k], boxes[:, :k], box_mask[:, :k].bool()
-    if not box_mask.any():
-        return pointers.sum() * 0.0
-    target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
-    return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()

@@ -12,6 +12,7 @@ from datasets import Dataset
 
 from vl.data.coco import to_coco_results
 from vl.data.faces.truth import caption_truth as face_caption_truth
+from vl.data.shapes.truth import caption_objects
 from vl.data.shapes.truth import caption_truth as shapes_caption_truth
 from vl.data.shapes_video.truth import caption_truth as video_caption_truth
 from vl.data.specs import SPEC_HELP, column, open_captions
@@ -44,7 +45,27 @@ class CaptionTask(TaskKind):
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         inputs, kept = self.inputs(rows, train=True)
-        return {**inputs, **self.processor.encode_captions([r["caption"] for r in kept], self.head.cfg.max_len - 1)}
+        batch = {**inputs, **self.processor.encode_captions([r["caption"] for r in kept], self.head.cfg.max_len - 1)}
+        if getattr(self.head.cfg, "pointer", False) and kept and "scene" in kept[0]:
+            batch["caption_boxes"], batch["caption_box_mask"] = self.caption_boxes(kept, batch["labels"].size(1))
+        return batch
+
+    def caption_boxes(self, rows: list[dict[str, Any]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shapes rows: for each label token of each caption, the box (x, y, w, h, fractions of the image) of the
+        object the words it belongs to speak of (vl.data.shapes.truth.caption_objects), (B, width, 4), and
+        which tokens have one (B, width): what the caption head's pointer learns to aim at."""
+        size = self.cfg.data.shapes.image_size
+        captions = [r["caption"] for r in rows]
+        offsets = self.processor.tokenizer(captions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        boxes, mask = torch.zeros(len(rows), width, 4), torch.zeros(len(rows), width, dtype=torch.bool)
+        for i, (row, caption, spans) in enumerate(zip(rows, captions, offsets)):
+            named = caption_objects(caption, row["scene"]["objects"], size)
+            for t, (start, _) in enumerate(spans[: width - 1]):  # the last label is EOS (or past a truncated caption)
+                obj = next((o for a, b, o in named if a <= start < b), None)
+                if obj is not None:
+                    boxes[i, t] = torch.tensor(obj["bbox"], dtype=torch.float32) / size
+                    mask[i, t] = True
+        return boxes, mask
 
     def predict(self, model: VLModel, inputs: dict[str, torch.Tensor], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The generated caption of each image, its best beam when several are returned (and, in periodic

@@ -223,6 +223,35 @@ def question_objects(question: str, objs: list[dict]) -> list[dict]:
     return named
 
 
+def caption_objects(caption: str, objs: list[dict], size: int) -> list[tuple[int, int, dict]]:
+    """The objects a Shapes caption speaks of, as (start, end, object) character spans: each noun phrase
+    that names one object, with the relation words after it ("a red circle left of") or its place ("a
+    red circle at the top"), where the claims leave one object it can be. A phrase that several objects
+    fit ("a circle" among two, neither of them pinned by a claim) and counts ("two circles") are left out.
+    For a true caption every span's object makes its claims true (what the caption decoder's pointer is
+    taught to aim at, CaptionHead `pointer`)."""
+    nps = list(NP.finditer(caption))
+    fits = [matching(m, objs) if m["det"] in ("a", "an", "the") or m["single"] else [] for m in nps]
+    ends = [m.end() for m in nps]
+    for i, (m1, m2) in enumerate(zip(nps, nps[1:])):  # "<np> [verb] <relation> <np>": keep the pairs it holds for
+        between = caption[m1.end() : m2.start()].strip()
+        rel = next((r for r, pattern in RELATIONS.items() if re.fullmatch(VERB + pattern, between)), None)
+        if rel is not None:
+            pairs = [(a, b) for a in fits[i] for b in fits[i + 1] if a is not b and holds(rel, a, b, objs)]
+            fits[i], fits[i + 1] = _unique(a for a, _ in pairs), _unique(b for _, b in pairs)
+            ends[i] = m2.start()
+    for i, m in enumerate(nps):  # "<np> [verb] <place>"
+        for place, pattern in PLACES.items():
+            if found := re.match(r" " + VERB + pattern + r"(?=$|[,;]| and)", caption[m.end() :]):
+                fits[i] = [o for o in fits[i] if in_place(place, o, size)]
+                ends[i] = m.end() + found.end()
+    return [(m.start(), end, fit[0]) for m, end, fit in zip(nps, ends, fits) if len(fit) == 1]
+
+
+def _unique(objs: Iterable[dict]) -> list[dict]:
+    return list({id(o): o for o in objs}.values())
+
+
 def answer(question: str, objs: list[dict], size: int) -> str:
     """The answer to a Shapes question, worked out from the objects alone."""
     by_color = {o["color"]: o for o in objs}

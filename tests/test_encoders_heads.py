@@ -244,36 +244,6 @@ def test_pointer_relations_start_at_no_effect():
     assert torch.allclose(on, off, atol=1e-6)
 
 
-def test_pointer_find_words_gate_the_find_per_question():
-    """With pointer_find_words the find's FiLM term is scaled by 1 + the question's word weights: it starts
-    as the ungated term (gate 1), and a word weighted to -1 / WORD_GAIN turns it off for the questions that
-    hold that word only (a plain count question can drop a find that "the shape of the red one" keeps)."""
-    from vl.heads.fusion import WORD_GAIN
-    from vl.heads.vqa import VQAHead
-
-    kw = dict(dim=16, depth=1, heads=2, max_len=6, vocab_size=10, answers=["yes", "no"], fusion="pointer", pointer_film_on_find=True)
-    torch.manual_seed(0)
-    head = VQAHead(VQAHead.Config(**kw, pointer_find_words=True), memory_dim=8).eval()
-    fusion = head.fusion
-    torch.nn.init.normal_(fusion.find_film.weight)  # a find term that matters
-    ids = torch.tensor([[1, 2, 3], [1, 4, 3]])  # word 2 (say "red") and word 4 (say "shape")
-    image = torch.randn(1, 16, 8).expand(2, -1, -1)
-
-    def summary(find_film, find_words):
-        fusion.find_film, fusion.find_words = find_film, find_words
-        return fusion(ids, torch.ones_like(ids), image)[:, 0]  # the fused summary the classifier reads
-
-    film, words = fusion.find_film, fusion.find_words
-    with torch.no_grad():
-        gated, ungated, no_find = summary(film, words), summary(film, None), summary(None, None)
-        assert torch.allclose(gated, ungated, atol=1e-6) and not torch.allclose(ungated, no_find, atol=1e-3)
-        words.weight[2] = -1 / WORD_GAIN
-        gated = summary(film, words)
-    assert torch.allclose(gated[0], no_find[0], atol=1e-6) and torch.allclose(gated[1], ungated[1], atol=1e-6)
-    with pytest.raises(ConfigError, match="pointer_film_on_find"):
-        VQAHead.Config(**{**kw, "pointer_film_on_find": False}, pointer_find_words=True)
-
-
 def test_pointer_relations_learn_a_word_that_flips_the_answer():
     """ "Is A left of B" / "is A right of B": the answer is an XOR of one word and the sign of x1 - x2, which
     the words' weights on the pointers' geometry learn as a linear read (the summary-gated version could

@@ -206,16 +206,12 @@ class PointerFusion(FiLMFusion):
         dropout: float = 0.0,
         relations: bool = False,
         film_on_find: bool = False,
-        find_words: bool = False,
     ):
         super().__init__(vocab_size, dim, depth, heads, max_len, memory_dim, mlp_ratio, dropout)
         self.relations = relations
         # the FiLM blocks also conditioned on what pointer 1 found ("how many objects have the shape of the red
         # one": count what matches the find); zero at the start (start_neutral)
         self.find_film = nn.Linear(dim, dim) if film_on_find else None
-        # ... by as much as the question's words say: 1 + their summed weights (starting at 1), so "how many red
-        # objects?" can switch off a find it does not need while "the shape of the red one" keeps it
-        self.find_words = nn.Embedding(vocab_size, 1) if film_on_find and find_words else None
         if relations:
             self.distance_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 nearest, < 0 farthest
             self.exclude_words = nn.Embedding(vocab_size, 1)  # summed over the question: > 0 moves pointer 2 off pointer 1's object
@@ -229,16 +225,13 @@ class PointerFusion(FiLMFusion):
         self.counted = nn.Linear(dim, dim)  # the FiLM map mean-pooled: how much of a thing there is, where max-pool says only whether
 
     def start_neutral(self) -> None:
-        """The distance, exclusion and find-to-FiLM terms at zero, so they start at no effect, and the find's word gate at
-        1 (call after any weight init)."""
+        """The distance, exclusion and find-to-FiLM terms at zero, so they start at no effect (call after any weight init)."""
         if self.relations:
             nn.init.zeros_(self.distance_words.weight)
             nn.init.zeros_(self.exclude_words.weight)
         if self.find_film is not None:
             nn.init.zeros_(self.find_film.weight)
             nn.init.zeros_(self.find_film.bias)
-        if self.find_words is not None:
-            nn.init.zeros_(self.find_words.weight)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_pointers(ids, mask, image, image_index)[0]
@@ -272,12 +265,7 @@ class PointerFusion(FiLMFusion):
             delta = (where1 - where2).detach()
             geometry = torch.cat([delta, delta.abs(), where1.detach()], -1)
         pointed = self.read(torch.cat([summary, what1.to(summary.dtype), what2.to(summary.dtype), where1.to(summary.dtype), where2.to(summary.dtype)], -1))
-        condition = summary
-        if self.find_film is not None:
-            find = self.find_film(what1.to(summary.dtype))
-            if self.find_words is not None:
-                find = find * (1 + self._word_sum(self.find_words, ids, mask)).to(find.dtype)
-            condition = summary + find
+        condition = summary if self.find_film is None else summary + self.find_film(what1.to(summary.dtype))
         film = self.film_map(condition, image, image_index)
         pooled = film.amax(dim=(2, 3)) + self.counted(film.mean(dim=(2, 3)))
         fused = self.norm(torch.cat([(pooled + pointed)[:, None].to(text.dtype), text[:, 1:]], dim=1))

@@ -53,7 +53,6 @@ class VQAHead(nn.Module):
         grounding_weight: float = 1.0  # fusion "pointer": weight of its loss against question_boxes, when the batch has them
         pointer_relations: bool = False  # fusion "pointer": explicit distance and difference terms (vl.heads.fusion.PointerFusion)
         pointer_film_on_find: bool = False  # fusion "pointer": its FiLM blocks also read what pointer 1 found (counting what matches it)
-        pointer_find_words: bool = False  # with pointer_film_on_find: the question's words gate that read (a plain count can turn it off)
         heads: int = 4
         mlp_ratio: float = 4.0
         dropout: float = 0.0
@@ -70,17 +69,13 @@ class VQAHead(nn.Module):
         def __post_init__(self) -> None:
             if self.dim % self.heads:
                 raise ConfigError(f"vqa head dim {self.dim} is not divisible by heads {self.heads}")
-            if self.pointer_find_words and not (self.fusion == "pointer" and self.pointer_film_on_find):
-                raise ConfigError("vqa head pointer_find_words gates pointer_film_on_find: set fusion: pointer and pointer_film_on_find: true, or drop it")
 
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()
         if not cfg.answers:
             raise ConfigError("vqa head has no answers; build it from training data (tasks.train does) or set heads.vqa.answers")
         self.cfg = cfg
-        options = {}
-        if cfg.fusion == "pointer":
-            options = {"relations": cfg.pointer_relations, "film_on_find": cfg.pointer_film_on_find, "find_words": cfg.pointer_find_words}
+        options = {"relations": cfg.pointer_relations, "film_on_find": cfg.pointer_film_on_find} if cfg.fusion == "pointer" else {}
         self.fusion = build_fusion(cfg.fusion, cfg.vocab_size, cfg.dim, cfg.depth, cfg.heads, cfg.max_len, memory_dim, cfg.mlp_ratio, cfg.dropout, **options)
         self.classifier = nn.Sequential(nn.Linear(cfg.dim, 2 * cfg.dim), nn.GELU(), nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, len(cfg.answers)))
         self.relation_words = self.relation_answer = None

@@ -60,8 +60,8 @@ class CaptionTask(TaskKind):
         boxes, mask = torch.zeros(len(rows), width, 4), torch.zeros(len(rows), width, dtype=torch.bool)
         for i, (row, caption, spans) in enumerate(zip(rows, captions, offsets)):
             named = caption_objects(caption, row["scene"]["objects"], size)
-            for t, (start, _) in enumerate(spans[: width - 1]):  # the last label is EOS (or past a truncated caption)
-                obj = next((o for a, b, o in named if a <= start < b), None)
+            for t, (start, end) in enumerate(spans[: width - 1]):  # the last label is EOS (or past a truncated caption)
+                obj = next((o for a, b, o in named if start < b and end > a), None)  # a token's offsets include its leading space
                 if obj is not None:
                     boxes[i, t] = torch.tensor(obj["bbox"], dtype=torch.float32) / size
                     mask[i, t] = True

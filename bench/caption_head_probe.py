@@ -5,7 +5,7 @@ captions for the same number of steps, then reads its captions of validation ima
 (vl.data.shapes.truth): the share with every claim true, and the share of place and relation claims that hold.
 Arms: `plain` (cross-attention only, the recipe's head) and `pointer` (vl.heads.pointer_read, taught by the boxes
 of the objects each caption names); `pointer-ungrounded` is the pointer without that teaching (the control
-that tells the read from the teaching).
+that tells the read from the teaching); `pointer+place-words` also weighs where it found into the words' logits.
 
     python bench/caption_head_probe.py --encoder runs/shapes-reasoning-pointer-exclude/model --steps 1500
 """
@@ -29,7 +29,12 @@ from vl.config import from_dict
 from vl.experiment import ExperimentConfig
 from vl.metrics import FAST_METRICS
 
-ARMS = {"plain": {}, "pointer": {"pointer": True}, "pointer-ungrounded": {"pointer": True, "grounding_weight": 0.0}}
+ARMS = {
+    "plain": {},
+    "pointer": {"pointer": True},
+    "pointer-ungrounded": {"pointer": True, "grounding_weight": 0.0},
+    "pointer+place-words": {"pointer": True, "pointer_place_words": True},
+}
 
 
 def probe(encoder_dir: Path, arm: str, steps: int, lr: float, eval_images: int, seed: int) -> dict:

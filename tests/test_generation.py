@@ -109,19 +109,19 @@ def test_a_head_with_grid_reads_decodes_the_same_three_ways(beams, monkeypatch):
 
 @pytest.mark.parametrize("beams", [1, 3])
 def test_a_head_with_a_pointer_decodes_the_same_three_ways(beams, monkeypatch):
-    """caption pointer (vl.heads.pointer_read): it starts silent (the same logits as without it); made loud, the
-    cached, full-recompute and static (compilable) steps give the same tokens, and the pointer changes them."""
+    """caption pointer (vl.heads.pointer_read) with its place words: it starts silent (the same logits as without it);
+    made loud, the cached, full-recompute and static (compilable) steps give the same tokens, and the pointer changes them."""
     torch.manual_seed(0)
     spec = {"vocab_size": 40, "dim": 32, "depth": 2, "heads": 4, "max_len": 24, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD}
-    h = build_head("caption", {**spec, "pointer": True}, memory_dim=48).double().eval()
+    h = build_head("caption", {**spec, "pointer": True, "pointer_place_words": True}, memory_dim=48).double().eval()
     grid = torch.randn(3, 16, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))  # a 4 x 4 token grid
     ids = torch.randint(3, 40, (3, 7))
     plain = build_head("caption", spec, memory_dim=48).double().eval()
-    plain.load_state_dict({k: v for k, v in h.state_dict().items() if not k.startswith("pointer.")})
+    plain.load_state_dict({k: v for k, v in h.state_dict().items() if not k.startswith(("pointer.", "place_words."))})
     with torch.no_grad():
         torch.testing.assert_close(h(grid, {"input_ids": ids})["logits"], plain(grid, {"input_ids": ids})["logits"])
         h.embed.weight.mul_(40)
-        for p in h.pointer.parameters():  # make the read loud so it matters here
+        for p in [*h.pointer.parameters(), *h.place_words.parameters()]:  # make the read loud so it matters here
             p.normal_(0, 0.5)
     cfg = GenerationConfig(max_new_tokens=12, num_beams=beams)
     cached = generate(h, grid, BOS, EOS, PAD, cfg)
@@ -130,8 +130,11 @@ def test_a_head_with_a_pointer_decodes_the_same_three_ways(beams, monkeypatch):
     assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
     with torch.no_grad():
         h.pointer.out.weight.zero_()
+        h.place_words.weight.zero_()
     h._static_step_compiled = None
     assert not torch.equal(cached, generate(h, grid, BOS, EOS, PAD, cfg))
+    with pytest.raises(ConfigError, match="pointer_place_words reads the pointer's place: set pointer: true"):
+        build_head("caption", {**spec, "pointer_place_words": True}, memory_dim=48)
 
 
 def test_a_caption_pointer_learns_to_aim_at_the_boxes_it_is_shown():
@@ -154,7 +157,7 @@ def test_a_caption_pointer_learns_to_aim_at_the_boxes_it_is_shown():
         optimizer.zero_grad()
     assert torch.allclose(out["loss"], F.cross_entropy(out["logits"].flatten(0, 1), ids.flatten()) + out["loss_ground"])
     with torch.no_grad():
-        _, aim = h._hidden(ids, h._state(grid, None), start=0)
+        _, aim, _ = h._hidden(ids, h._state(grid, None), start=0)
     assert aim.softmax(-1)[:, 1:, [2, 3, 6, 7]].sum(-1).min() > 0.9
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from vl.errors import ConfigError
 from vl.heads.fusion import grounding_loss
 from vl.heads.grid_read import GridRead
-from vl.heads.pointer_read import PointerRead
+from vl.heads.pointer_read import PointerRead, place_features
 from vl.layers import DecoderBlock, KVCache, attention, init_weights, key_mask
 from vl.registry import HEADS
 
@@ -74,10 +74,15 @@ class CaptionHead(nn.Module):
         # training batches carry them (`caption_boxes`: Shapes rows do), at `grounding_weight`. Needs a square grid.
         pointer: bool = False
         grounding_weight: float = 1.0
+        # With the pointer: where it found (x, y, |x|, |y|) weighed straight into every word's logit (zero at the start), so a
+        # place word ("bottom", "left") is a linear function of where the token aims, as VQA's relation words weigh geometry.
+        pointer_place_words: bool = False
 
         def __post_init__(self) -> None:
             if self.dim % self.heads:
                 raise ConfigError(f"caption head dim {self.dim} is not divisible by heads {self.heads}")
+            if self.pointer_place_words and not self.pointer:
+                raise ConfigError("caption head pointer_place_words reads the pointer's place: set pointer: true, or drop it")
 
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()
@@ -91,10 +96,13 @@ class CaptionHead(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.reads = nn.ModuleList(GridRead(cfg.dim, memory_dim, cfg.grid_read) for _ in range(cfg.depth + 1)) if cfg.grid_read else None
         self.pointer = PointerRead(cfg.dim, memory_dim) if cfg.pointer else None
+        self.place_words = nn.Linear(4, cfg.vocab_size, bias=False) if cfg.pointer_place_words else None
         self._static_step_compiled = None  # torch.compile of _static_step, made on first use
         self.apply(init_weights)
         for read in [*(self.reads or ()), *([self.pointer] if self.pointer is not None else [])]:
             read.reset_output()
+        if self.place_words is not None:
+            nn.init.zeros_(self.place_words.weight)
         if gpt2 is not None:
             self.load_state_dict(gpt2_state_dict(gpt2, cfg.max_len), strict=False)
 
@@ -120,8 +128,8 @@ class CaptionHead(nn.Module):
         boxes (B, L, 4) of the object each label token is about (box_mask (B, L): which have one), the loss
         also teaches the pointer to aim there ("loss_ground")."""
         state = self._state(memory, memory_mask)
-        hidden, aim = self._hidden(input_ids, state, start=0)
-        logits = self._logits(hidden)
+        hidden, aim, where = self._hidden(input_ids, state, start=0)
+        logits = self._logits(hidden, where)
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=self.cfg.label_smoothing)
@@ -135,17 +143,18 @@ class CaptionHead(nn.Module):
         pointer_cells = self.pointer.prepare(memory) if self.pointer is not None else None
         return DecodeState(kv, cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory), pointer_cells=pointer_cells)
 
-    def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The last layer's normed states (B, L, D), and the pointer's logits over the grid cells (B, L, N) when the head has one."""
+    def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The last layer's normed states (B, L, D), and when the head has a pointer its logits over the grid cells
+        (B, L, N) and where it found (B, L, 2)."""
         x = self.embed(ids) + self.pos.weight[start : start + ids.size(1)]
-        aim = None
+        aim = where = None
         for i, block in enumerate(self.blocks):
             x = self._read(x, state.cells, i)
             if self.pointer is not None and i == len(self.blocks) - 1:
-                read, aim = self.pointer(x, state.pointer_cells)
+                read, aim, where = self.pointer(x, state.pointer_cells)
                 x = x + read
             x = block(x, state.memory_kv[i], state.cache, i, state.memory_mask)
-        return self.norm(self._read(x, state.cells, len(self.blocks))), aim
+        return self.norm(self._read(x, state.cells, len(self.blocks))), aim, where
 
     def _cells(self, memory: torch.Tensor, beams: int = 1) -> list[torch.Tensor] | None:
         """Each grid read's per-cell features of the memory, once per image (then per beam)."""
@@ -187,10 +196,10 @@ class CaptionHead(nn.Module):
         if state.compiled:
             return self._compiled_step(input_ids, state)
         start = state.cache.length if state.cache is not None else 0
-        h, _ = self._hidden(input_ids, state, start)
+        h, _, where = self._hidden(input_ids, state, start)
         if state.cache is not None:
             state.cache.advance(input_ids.size(1))
-        return self._logits(h[:, -1])  # (B, V)
+        return self._logits(h[:, -1], where[:, -1] if where is not None else None)  # (B, V)
 
     def _compiled_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
         """One token through the compiled static-shape step (compiled once per head, re-specialised by
@@ -212,11 +221,13 @@ class CaptionHead(nn.Module):
         """One token (B, 1) at `position` (a 0-d tensor, so one graph serves every step): its keys/values
         written into the full-length caches (layers, B, H, T, hd), attention over the positions up to it."""
         x = self.embed(ids) + self.pos.weight.index_select(0, position.view(1))[None]
+        where = None
         filled = (torch.arange(k_cache.size(3), device=ids.device) <= position)[None, None, None, :]
         for i, block in enumerate(self.blocks):
             x = self._read(x, cells, i)
             if pointer_cells is not None and i == len(self.blocks) - 1:
-                x = x + self.pointer(x, pointer_cells)[0]
+                read, _, where = self.pointer(x, pointer_cells)
+                x = x + read
             attn, B = block.attn, ids.size(0)
             inner = attn.proj.in_features
             q, k, v = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.heads, inner // attn.heads).permute(2, 0, 3, 1, 4)
@@ -226,13 +237,17 @@ class CaptionHead(nn.Module):
             x = x + attn.proj(y.transpose(1, 2).reshape(B, 1, inner))
             x = x + block.cross(block.ln_cross(x), memory_kv[i], memory_mask)
             x = x + block.mlp(block.ln2(x))
-        return self._logits(self.norm(self._read(x, cells, len(self.blocks)))[:, -1])
+        return self._logits(self.norm(self._read(x, cells, len(self.blocks)))[:, -1], where[:, -1] if where is not None else None)
 
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+    def _logits(self, h: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
         """Vocabulary logits, tied to the input embedding, always in fp32: under bf16 autocast, logits
-        rounded to bf16 (steps of ~0.03) flip near-tied tokens and bf16 decoding drifts from fp32's."""
+        rounded to bf16 (steps of ~0.03) flip near-tied tokens and bf16 decoding drifts from fp32's. With
+        pointer_place_words, plus each word's weights on where the pointer found (x, y, |x|, |y|)."""
         with torch.autocast(h.device.type, enabled=False):
-            return F.linear(h.float(), self.embed.weight.float())
+            logits = F.linear(h.float(), self.embed.weight.float())
+            if self.place_words is not None and where is not None:
+                logits = logits + F.linear(place_features(where.float()), self.place_words.weight.float())
+            return logits
 
     def reorder(self, state: DecodeState, rows: torch.Tensor) -> None:
         if state.cache is not None:

@@ -22,7 +22,7 @@ from vl.heads.fusion import grid_coordinates, token_grid
 
 class PointerRead(nn.Module):
     """prepare(memory (B, N, Dm)) -> cells (B, N, 2 D + 2); forward(x (B, L, D), cells) -> (the read to add
-    to x (B, L, D), the aim's logits over the cells (B, L, N))."""
+    to x (B, L, D), the aim's logits over the cells (B, L, N), where it found (B, L, 2): x, y in [-1, 1], fp32)."""
 
     def __init__(self, dim: int, memory_dim: int):
         super().__init__()
@@ -46,11 +46,16 @@ class PointerRead(nn.Module):
         keys = self.keys(torch.cat([memory, xy, xy.square().sum(-1, keepdim=True)], -1))
         return torch.cat([keys, self.values(memory).to(keys.dtype), xy.to(keys.dtype)], -1)
 
-    def forward(self, x: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         keys, values, xy = cells.split([self.dim, self.dim, 2], dim=-1)
         q = self.query(self.norm(x))
         logits = torch.einsum("bld,bnd->bln", q, keys.to(q.dtype)) * self.dim**-0.5
         weights = logits.float().softmax(-1)
         what = torch.einsum("bln,bnd->bld", weights.to(values.dtype), values)
         where = weights @ xy.float()
-        return self.out(torch.cat([what.to(x.dtype), where.to(x.dtype)], -1)), logits
+        return self.out(torch.cat([what.to(x.dtype), where.to(x.dtype)], -1)), logits, where
+
+
+def place_features(where: torch.Tensor) -> torch.Tensor:
+    """(..., 4) from x, y (..., 2): x, y, |x|, |y| — "left" is low x, "bottom" high y, "in the middle" low |x| and |y|."""
+    return torch.cat([where, where.abs()], -1)

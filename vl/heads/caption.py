@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vl.errors import ConfigError
-from vl.heads.fusion import grounding_loss
+from vl.heads.fusion import WORD_GAIN, grounding_loss
 from vl.heads.grid_read import GridRead
 from vl.heads.pointer_read import PointerRead, place_features
 from vl.layers import DecoderBlock, KVCache, attention, init_weights, key_mask
@@ -246,7 +246,8 @@ class CaptionHead(nn.Module):
         with torch.autocast(h.device.type, enabled=False):
             logits = F.linear(h.float(), self.embed.weight.float())
             if self.place_words is not None and where is not None:
-                logits = logits + F.linear(place_features(where.float()), self.place_words.weight.float())
+                # times WORD_GAIN, so at a head's learning rate a word's weights move within a run (as VQA's word terms)
+                logits = logits + WORD_GAIN * F.linear(place_features(where.float()), self.place_words.weight.float())
             return logits
 
     def reorder(self, state: DecodeState, rows: torch.Tensor) -> None:

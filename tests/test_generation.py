@@ -83,6 +83,15 @@ def test_the_compiled_step_is_not_fooled_by_the_guards_it_skips(head, memory):
     torch.testing.assert_close(step_logits(other, memory[:4], None, compile=True), after)
 
 
+def decodes_the_same_three_ways(h, grid: torch.Tensor, cfg: GenerationConfig, monkeypatch) -> torch.Tensor:
+    """The tokens of the cached decoding, after checking the full-recompute and the static (compilable) step give them too."""
+    cached = generate(h, grid, BOS, EOS, PAD, cfg)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False})))
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
+    return cached
+
+
 @pytest.mark.parametrize("beams", [1, 3])
 def test_a_head_with_grid_reads_decodes_the_same_three_ways(beams, monkeypatch):
     """caption grid_read (FiLM max-pool reads of the image grid around each block): the cached, the
@@ -96,10 +105,7 @@ def test_a_head_with_grid_reads_decodes_the_same_three_ways(beams, monkeypatch):
             p.normal_(0, 0.5)
     grid = torch.randn(3, 16, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))  # a 4 x 4 token grid
     cfg = GenerationConfig(max_new_tokens=12, num_beams=beams)
-    cached = generate(h, grid, BOS, EOS, PAD, cfg)
-    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False})))
-    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
-    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
+    cached = decodes_the_same_three_ways(h, grid, cfg, monkeypatch)
     with torch.no_grad():
         for read in h.reads:
             read.out.weight.zero_()
@@ -124,10 +130,7 @@ def test_a_head_with_a_pointer_decodes_the_same_three_ways(beams, monkeypatch):
         for p in [*h.pointer.parameters(), *h.place_words.parameters()]:  # make the read loud so it matters here
             p.normal_(0, 0.5)
     cfg = GenerationConfig(max_new_tokens=12, num_beams=beams)
-    cached = generate(h, grid, BOS, EOS, PAD, cfg)
-    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "use_cache": False})))
-    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
-    assert torch.equal(cached, generate(h, grid, BOS, EOS, PAD, GenerationConfig(**{**cfg.__dict__, "compile": True})))
+    cached = decodes_the_same_three_ways(h, grid, cfg, monkeypatch)
     with torch.no_grad():
         h.pointer.out.weight.zero_()
         h.place_words.weight.zero_()

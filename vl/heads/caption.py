@@ -140,8 +140,7 @@ class CaptionHead(nn.Module):
 
     def _state(self, memory: torch.Tensor, memory_mask: torch.Tensor | None) -> DecodeState:
         kv = [blk.cross.memory_kv(memory) for blk in self.blocks]
-        pointer_cells = self.pointer.prepare(memory) if self.pointer is not None else None
-        return DecodeState(kv, cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory), pointer_cells=pointer_cells)
+        return DecodeState(kv, cache=None, memory_mask=key_mask(memory_mask), cells=self._cells(memory), pointer_cells=self._pointer_cells(memory))
 
     def _hidden(self, ids: torch.Tensor, state: DecodeState, start: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The last layer's normed states (B, L, D), and when the head has a pointer its logits over the grid cells
@@ -161,6 +160,10 @@ class CaptionHead(nn.Module):
         if self.reads is None:
             return None
         return [read.prepare(memory).repeat_interleave(beams, dim=0) for read in self.reads]
+
+    def _pointer_cells(self, memory: torch.Tensor, beams: int = 1) -> torch.Tensor | None:
+        """The pointer's per-cell keys, values and x, y of the memory, once per image (then per beam)."""
+        return self.pointer.prepare(memory).repeat_interleave(beams, dim=0) if self.pointer is not None else None
 
     def _read(self, x: torch.Tensor, cells: list[torch.Tensor] | None, k: int) -> torch.Tensor:
         return x if cells is None else x + self.reads[k](x, cells[k])
@@ -189,8 +192,8 @@ class CaptionHead(nn.Module):
         if use_cache:
             hd = self.cfg.dim // self.cfg.heads
             cache = KVCache(len(self.blocks), memory.size(0) * beams, self.cfg.heads, max_len, hd, like=kv[0][0])
-        pointer_cells = self.pointer.prepare(memory).repeat_interleave(beams, dim=0) if self.pointer is not None else None
-        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile, cells=self._cells(memory, beams), pointer_cells=pointer_cells)
+        cells, pointer_cells = self._cells(memory, beams), self._pointer_cells(memory, beams)
+        return DecodeState(kv, cache, key_mask(memory_mask), compiled=compile, cells=cells, pointer_cells=pointer_cells)
 
     def decode_step(self, input_ids: torch.Tensor, state: DecodeState) -> torch.Tensor:
         if state.compiled:

@@ -243,9 +243,8 @@ class PointerFusion(FiLMFusion):
         finds' geometry (B, GEOMETRY): x1 - x2, y1 - y2, |x1 - x2|, |y1 - y2|, x1, y1, detached; None without)."""
         text = self.read_text(ids, mask)
         summary = text[:, 0]
-        side = token_grid(image).size(-1)  # checks the tokens make a square grid
-        xy = grid_coordinates(side, side, image).flatten(1).T  # (N, 2)
-        keys = self.keys(torch.cat([image, xy.expand(image.size(0), -1, -1), xy.square().sum(-1, keepdim=True).expand(image.size(0), -1, 1)], -1))
+        placed, xy = cells_with_place(image)
+        keys = self.keys(placed)
         values = self.values(image)
         if image_index is not None:
             keys, values = keys[image_index], values[image_index]
@@ -307,6 +306,15 @@ def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.
         return pointers.sum() * 0.0
     target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
     return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()
+
+
+def cells_with_place(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a pointer's keys are made of: the grid's tokens (B, N, Dm) with each cell's x, y and x^2 + y^2 appended
+    (B, N, Dm + 3), so -|c - a|^2 is linear in them; and the cells' x, y (N, 2). The tokens must make a square grid."""
+    side = token_grid(tokens).size(-1)
+    xy = grid_coordinates(side, side, tokens).flatten(1).T
+    b = tokens.size(0)
+    return torch.cat([tokens, xy.expand(b, -1, -1), xy.square().sum(-1, keepdim=True).expand(b, -1, 1)], -1), xy
 
 
 def token_grid(tokens: torch.Tensor) -> torch.Tensor:

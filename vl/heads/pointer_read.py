@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vl.heads.fusion import grid_coordinates, token_grid
+from vl.heads.fusion import cells_with_place
 
 
 class PointerRead(nn.Module):
@@ -41,10 +41,9 @@ class PointerRead(nn.Module):
 
     def prepare(self, memory: torch.Tensor) -> torch.Tensor:
         """Per image, once: each cell's key, value and x, y (B, N, 2 D + 2)."""
-        side = token_grid(memory).size(-1)  # checks the tokens make a square grid
-        xy = grid_coordinates(side, side, memory).flatten(1).T.expand(memory.size(0), -1, -1)  # (B, N, 2)
-        keys = self.keys(torch.cat([memory, xy, xy.square().sum(-1, keepdim=True)], -1))
-        return torch.cat([keys, self.values(memory).to(keys.dtype), xy.to(keys.dtype)], -1)
+        placed, xy = cells_with_place(memory)
+        keys = self.keys(placed)
+        return torch.cat([keys, self.values(memory).to(keys.dtype), xy.to(keys.dtype).expand(memory.size(0), -1, -1)], -1)
 
     def forward(self, x: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         keys, values, xy = cells.split([self.dim, self.dim, 2], dim=-1)

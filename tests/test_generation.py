@@ -164,6 +164,32 @@ def test_a_caption_pointer_learns_to_aim_at_the_boxes_it_is_shown():
     assert aim.softmax(-1)[:, 1:, [2, 3, 6, 7]].sum(-1).min() > 0.9
 
 
+def test_a_detached_caption_pointer_sends_no_gradient_to_the_encoder():
+    """pointer_detached: the pointer and its grounding loss learn in the head only. At initialisation (the pointer's
+    read silent) the encoder's tokens then get the gradient they get without a grounding loss, while the pointer's
+    keys still learn; attached, the grounding loss reaches the tokens."""
+    torch.manual_seed(0)
+    spec = {"vocab_size": 20, "dim": 32, "depth": 1, "heads": 4, "max_len": 8, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "pointer": True}
+    ids = torch.randint(3, 20, (2, 5))
+    batch = {"input_ids": ids, "labels": ids, "caption_boxes": torch.tensor([0.5, 0.0, 0.5, 0.5]).expand(2, 5, 4), "caption_box_mask": torch.ones(2, 5, dtype=torch.bool)}
+    reference = build_head("caption", spec, memory_dim=16).double()
+
+    def grads(**options):
+        h = build_head("caption", {**spec, **options}, memory_dim=16).double()
+        h.load_state_dict(reference.state_dict())
+        grid = torch.randn(2, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        h(grid, batch)["loss"].backward()
+        return grid.grad, h.pointer.keys.weight.grad
+
+    attached, _ = grads()
+    detached, keys = grads(pointer_detached=True)
+    ungrounded, _ = grads(grounding_weight=0.0)
+    assert not torch.allclose(attached, ungrounded) and keys.abs().sum() > 0
+    torch.testing.assert_close(detached, ungrounded)
+    with pytest.raises(ConfigError, match="pointer_detached detaches the pointer's input: set pointer: true"):
+        build_head("caption", {**spec, "pointer": False, "pointer_detached": True}, memory_dim=16)
+
+
 def test_sampling_with_and_without_cache_matches_for_the_same_seed(head, memory):
     cfg = GenerationConfig(max_new_tokens=12, do_sample=True, top_k=10, top_p=0.9, temperature=0.8)
     a = generate(head, memory, BOS, EOS, PAD, cfg, torch.Generator().manual_seed(3))

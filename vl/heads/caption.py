@@ -77,12 +77,17 @@ class CaptionHead(nn.Module):
         # With the pointer: where it found (x, y, |x|, |y|) weighed straight into every word's logit (zero at the start), so a
         # place word ("bottom", "left") is a linear function of where the token aims, as VQA's relation words weigh geometry.
         pointer_place_words: bool = False
+        # With the pointer: it reads the encoder's tokens detached, so its aim, its reads and the grounding loss teach the
+        # head only and the shared encoder is shaped by the other paths, as without a pointer (a frozen-encoder probe's setting).
+        pointer_detached: bool = False
 
         def __post_init__(self) -> None:
             if self.dim % self.heads:
                 raise ConfigError(f"caption head dim {self.dim} is not divisible by heads {self.heads}")
             if self.pointer_place_words and not self.pointer:
                 raise ConfigError("caption head pointer_place_words reads the pointer's place: set pointer: true, or drop it")
+            if self.pointer_detached and not self.pointer:
+                raise ConfigError("caption head pointer_detached detaches the pointer's input: set pointer: true, or drop it")
 
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()
@@ -163,7 +168,9 @@ class CaptionHead(nn.Module):
 
     def _pointer_cells(self, memory: torch.Tensor, beams: int = 1) -> torch.Tensor | None:
         """The pointer's per-cell keys, values and x, y of the memory, once per image (then per beam)."""
-        return self.pointer.prepare(memory).repeat_interleave(beams, dim=0) if self.pointer is not None else None
+        if self.pointer is None:
+            return None
+        return self.pointer.prepare(memory.detach() if self.cfg.pointer_detached else memory).repeat_interleave(beams, dim=0)
 
     def _read(self, x: torch.Tensor, cells: list[torch.Tensor] | None, k: int) -> torch.Tensor:
         return x if cells is None else x + self.reads[k](x, cells[k])

@@ -171,7 +171,8 @@ def test_a_detached_caption_pointer_sends_no_gradient_to_the_encoder():
     torch.manual_seed(0)
     spec = {"vocab_size": 20, "dim": 32, "depth": 1, "heads": 4, "max_len": 8, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "pointer": True}
     ids = torch.randint(3, 20, (2, 5))
-    batch = {"input_ids": ids, "labels": ids, "caption_boxes": torch.tensor([0.5, 0.0, 0.5, 0.5]).expand(2, 5, 4), "caption_box_mask": torch.ones(2, 5, dtype=torch.bool)}
+    boxes = torch.tensor([0.5, 0.0, 0.5, 0.5]).expand(2, 5, 4)
+    batch = {"input_ids": ids, "labels": ids, "caption_boxes": boxes, "caption_box_mask": torch.ones(2, 5, dtype=torch.bool)}
     reference = build_head("caption", spec, memory_dim=16).double()
 
     def grads(**options):

@@ -23,6 +23,8 @@ def test_build_dataset_returns_the_world_as_a_datasetdict(tmp_path):
     first, objs = grounded[0], {o["color"]: o for o in dd["train"][0]["scene"]["objects"]}
     color = first["question"].split("the ")[1].split()[0]  # the first question asks about one object by its color
     np.testing.assert_allclose(first["question_boxes"], [[v / CFG.image_size for v in objs[color]["bbox"]]], rtol=1e-6)
+    counted = next(r for r in grounded if r["question"].startswith("how many") and r["question_type"] == "count" and r["multiple_choice_answer"] != "0")
+    assert len(counted["question_kind_boxes"]) == int(counted["multiple_choice_answer"]) and set(counted["question_kind_pointer"]) == {0}  # each object counted
 
 
 def test_second_build_loads_from_the_cache(tmp_path, monkeypatch):

@@ -194,6 +194,33 @@ def test_box_cells_are_the_cells_whose_centre_lies_in_the_box_or_the_one_holding
     assert cells[1].view(4, 4).nonzero().tolist() == [[2, 2]]  # no centre inside: the cell holding its centre
 
 
+def test_grounding_loss_with_box_pointers_teaches_a_pointer_the_mixture_of_its_boxes():
+    """Boxes assigned to pointers: one box each is the plain loss; a pointer with two boxes is taught their mean, each
+    object weighing the same, and reaches its least loss exactly there; boxes masked off or past the pointers count for nothing."""
+    from vl.heads.fusion import box_cells, grounding_loss
+
+    torch.manual_seed(0)
+    boxes = torch.tensor([[[0.0, 0.0, 0.2, 0.2], [0.6, 0.6, 0.3, 0.3], [0.5, 0.0, 0.4, 0.2]]]).repeat(2, 1, 1)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    logits = torch.randn(2, 2, 16)
+    plain = grounding_loss(logits, boxes[:, :2], mask[:, :2])
+    torch.testing.assert_close(grounding_loss(logits, boxes[:, :2], mask[:, :2], torch.tensor([[0, 1], [0, 1]])), plain)
+    pointer = torch.tensor([[0, 0, 1], [0, 0, 5]])  # question 0: pointer 0 on two objects, pointer 1 on one; question 1: pointer 0 only
+    pair, third = box_cells(boxes[0, :2], 4).mean(0), box_cells(boxes[0, 2], 4)
+
+    def ce(target, row):
+        return -(target * row.log_softmax(-1)).sum()
+
+    expected = (ce(pair, logits[0, 0]) + ce(third, logits[0, 1]) + ce(pair, logits[1, 0])) / 3
+    torch.testing.assert_close(grounding_loss(logits, boxes, mask, pointer), expected)
+    best = pair.clamp_min(1e-9).log().expand(1, 1, 16)  # the mixture itself: the least loss, its entropy
+    torch.testing.assert_close(grounding_loss(best, boxes[1:], mask[1:], pointer[1:]), ce(pair, best[0, 0]))
+    moved = best.clone()
+    moved[0, 0, pair.argmax()] -= 1.0
+    assert grounding_loss(moved, boxes[1:], mask[1:], pointer[1:]) > grounding_loss(best, boxes[1:], mask[1:], pointer[1:])
+    torch.testing.assert_close(grounding_loss(logits, boxes, torch.zeros_like(mask), pointer), torch.tensor(0.0))
+
+
 @pytest.mark.parametrize("sign, exclude, expected", [(1.0, 0.0, {27}), (1.0, 1.0, {19, 26, 28, 35}), (-1.0, 0.0, {63})])
 def test_pointer_relations_steer_pointer_2_to_the_nearest_or_farthest_cell(sign, exclude, expected):
     """With relations, a text weight on -|c - a|^2 alone sends pointer 2 to what pointer 1 found, or with the

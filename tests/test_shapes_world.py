@@ -11,7 +11,7 @@ import pytest
 from vl.data.shapes import ShapesConfig, ShapesWorld
 from vl.data.shapes.catalog import BACKGROUNDS, COLORS, SHAPE_WORDS
 from vl.data.shapes.questions import QUESTION_FAMILIES
-from vl.data.shapes.truth import NP, PLACES, answer, caption_objects, check_caption, in_place, matching, question_objects
+from vl.data.shapes.truth import NP, PLACES, answer, caption_objects, check_caption, in_place, matching, question_kinds, question_objects
 from vl.errors import ConfigError
 
 WORLD = ShapesWorld()
@@ -190,6 +190,26 @@ def test_questions_point_at_the_objects_their_answer_is_about():
                 assert qa["answer"] in (pointed[1]["shape"], pointed[1]["color"]) and pointed[1] is not pointed[0]
             if qa["question_type"] == "shape":
                 assert pointed[0]["shape"] == qa["answer"]
+
+
+def test_question_kinds_are_the_objects_a_count_or_existence_answer_is_made_of():
+    """question_kinds: one group for counts and existence, two for "are there more X than Y"; the answer follows
+    from the groups' sizes alone, and questions that name objects have none."""
+    groups_of = {"count": 1, "exist": 1, "compare_count": 2}
+    seen = Counter()
+    for index in range(100):
+        objs = WORLD.item("train", index)["scene"]["objects"]
+        for qa in WORLD.item("train", index)["questions"]:
+            groups, kind = question_kinds(qa["question"], objs), qa["question_type"]
+            assert len(groups) == groups_of.get(kind, 0), qa
+            if kind == "count":
+                assert str(len(groups[0])) == qa["answer"], qa
+            if kind == "exist":
+                assert ("yes" if groups[0] else "no") == qa["answer"], qa
+            if kind == "compare_count":
+                assert ("yes" if len(groups[0]) > len(groups[1]) else "no") == qa["answer"], qa
+            seen[kind] += bool(groups)
+    assert all(seen[kind] > 20 for kind in groups_of), seen
 
 
 def test_no_answer_dominates_its_type():

@@ -296,16 +296,34 @@ def box_cells(boxes: torch.Tensor, side: int) -> torch.Tensor:
     return inside.float() / inside.sum(-1, keepdim=True)
 
 
-def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, box_pointer: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of each pointer's softmax over the grid cells (Q, K, N) against the cells its box
     covers (boxes (Q, K', 4), x/y/w/h fractions of the image; box_mask (Q, K') which boxes are there),
-    averaged over the pointers that have a box (0 when none has)."""
+    averaged over the pointers that have a box (0 when none has). Box j teaches pointer j; with box_pointer
+    (Q, K') box j teaches pointer box_pointer[:, j] instead, and a pointer with several boxes is taught their
+    mixture, each object weighing the same ("how many circles": aim at every circle)."""
+    if box_pointer is not None:
+        return _grouped_grounding_loss(pointers, boxes, box_mask, box_pointer)
     k = min(pointers.size(1), boxes.size(1))
     pointers, boxes, box_mask = pointers[:, :k], boxes[:, :k], box_mask[:, :k].bool()
     if not box_mask.any():
         return pointers.sum() * 0.0
     target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
     return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()
+
+
+def _grouped_grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, box_pointer: torch.Tensor) -> torch.Tensor:
+    """grounding_loss with each box assigned to a pointer (box_pointer (Q, K')): pointer k's target is the mean of its boxes' cells."""
+    k = pointers.size(1)
+    present = box_mask.bool() & (box_pointer < k)
+    if not present.any():
+        return pointers.sum() * 0.0
+    cells = box_cells(boxes, int(round(pointers.size(-1) ** 0.5)))  # (Q, K', N)
+    which = F.one_hot(box_pointer.clamp(0, k - 1), k).float() * present[..., None]  # (Q, K', K)
+    count = which.sum(1)  # (Q, K): boxes per pointer
+    taught = count > 0
+    target = torch.einsum("qjk,qjn->qkn", which, cells)[taught] / count[taught][:, None]
+    return -(target * F.log_softmax(pointers[taught].float(), dim=-1)).sum(-1).mean()
 
 
 def cells_with_place(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,7 +43,8 @@ class VQAHead(nn.Module):
     """forward(tokens (B, N, Dm), batch with question_ids/question_mask (Q, L) [question_image (Q,): the
     image of each question, when a batch asks several per image; answer_scores (Q, A);
     answer_input_ids/answer_labels; question_boxes (Q, K, 4) with question_box_mask (Q, K): the objects
-    each question points at, which fusion "pointer" learns to aim at]) -> {"logits" (Q, A), "loss"}."""
+    each question points at, which fusion "pointer" learns to aim at; with grounding_kinds also question_kind_boxes,
+    question_kind_box_mask and question_kind_pointer (Q, K'): every object of the kinds it asks about]) -> {"logits" (Q, A), "loss"}."""
 
     @dataclass
     class Config:
@@ -51,6 +52,7 @@ class VQAHead(nn.Module):
         depth: int = 2  # fusion blocks: question self-attention + cross-attention to the image
         fusion: FusionKind = "cross"  # how the question reads the image: cross | joint | film | pointer (vl.heads.fusion)
         grounding_weight: float = 1.0  # fusion "pointer": weight of its loss against question_boxes, when the batch has them
+        grounding_kinds: bool = False  # fusion "pointer": also teach the pointers the kinds a question counts or asks about ("how many circles": every circle)
         pointer_relations: bool = False  # fusion "pointer": explicit distance and difference terms (vl.heads.fusion.PointerFusion)
         pointer_film_on_find: bool = False  # fusion "pointer": its FiLM blocks also read what pointer 1 found (counting what matches it)
         heads: int = 4
@@ -105,7 +107,7 @@ class VQAHead(nn.Module):
         out: dict[str, torch.Tensor] = {"logits": logits}
         losses = []
         if pointers is not None and "question_boxes" in batch and self.cfg.grounding_weight:
-            out["loss_ground"] = grounding_loss(pointers, batch["question_boxes"], batch["question_box_mask"])
+            out["loss_ground"] = grounding_loss(pointers, *self._grounding_boxes(batch))
             losses.append(self.cfg.grounding_weight * out["loss_ground"])
         if "answer_scores" in batch:
             out["loss_classify"] = soft_cross_entropy(logits, batch["answer_scores"])
@@ -117,6 +119,19 @@ class VQAHead(nn.Module):
         if losses:
             out["loss"] = sum(losses)
         return out
+
+    def _grounding_boxes(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """What grounding_loss reads: the named objects' boxes (box j: pointer j), with grounding_kinds and a batch that has
+        them also every object of the kinds asked about (question_kind_pointer: which pointer each teaches)."""
+        boxes, mask = batch["question_boxes"], batch["question_box_mask"]
+        if not (self.cfg.grounding_kinds and "question_kind_boxes" in batch):
+            return boxes, mask
+        named = torch.arange(boxes.size(1), device=boxes.device).expand(boxes.size(0), -1)
+        return (
+            torch.cat([boxes, batch["question_kind_boxes"]], 1),
+            torch.cat([mask, batch["question_kind_box_mask"]], 1),
+            torch.cat([named, batch["question_kind_pointer"]], 1),
+        )
 
     def answer_logits(self, fused: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, geometry: torch.Tensor | None = None) -> torch.Tensor:
         """(Q, A) fp32: the classifier on the fused BOS token (it reads the whole question), plus, with pointer

@@ -70,6 +70,12 @@ class VQATask(TaskKind):
         batch = {**inputs, "question_image": index, "question_ids": q["ids"], "question_mask": q["mask"], "answer_scores": scores}
         if kept and "question_boxes" in kept[0]:  # the objects each question points at (Shapes rows; GQA-style)
             batch["question_boxes"], batch["question_box_mask"] = pad_boxes([r["question_boxes"] for r in kept])
+        if kept and "question_kind_boxes" in kept[0] and c.grounding_kinds:  # every object of the kinds asked about
+            batch["question_kind_boxes"], batch["question_kind_box_mask"] = pad_boxes([r["question_kind_boxes"] for r in kept])
+            kind = torch.zeros(batch["question_kind_box_mask"].shape, dtype=torch.long)
+            for i, r in enumerate(kept):
+                kind[i, : len(r["question_kind_pointer"])] = torch.tensor(r["question_kind_pointer"], dtype=torch.long)
+            batch["question_kind_pointer"] = kind
         if c.generative:
             text = self.processor.encode_captions([normalize_answer(r["multiple_choice_answer"]) for r in kept], c.decoder.max_len - 1)
             batch.update(answer_input_ids=text["input_ids"], answer_labels=text["labels"])

@@ -13,7 +13,7 @@ from vl.data import cache
 from vl.data.cache import build_world_splits
 from vl.data.coco import CAPTION_FEATURES
 from vl.data.shapes.config import ShapesConfig
-from vl.data.shapes.truth import question_objects
+from vl.data.shapes.truth import question_kinds, question_objects
 from vl.data.shapes.world import ShapesWorld
 from vl.data.vqa import ANSWERS_PER_QUESTION, VQA_FEATURES
 
@@ -84,10 +84,14 @@ def to_caption_dataset(ds: Dataset) -> Dataset:
 def to_vqa_dataset(ds: Dataset, grounding: bool = False) -> Dataset:
     """VQA form (what load_vqa returns): one row per question, with the official 10 answers. With
     `grounding`, also `question_boxes`: the boxes (x, y, w, h as fractions of the image side, COCO order)
-    of the objects each question points at (`truth.question_objects`), as GQA's annotations give them."""
+    of the objects each question points at (`truth.question_objects`), as GQA's annotations give them; and
+    `question_kind_boxes` with `question_kind_pointer`: the boxes of every object of the kinds a question counts
+    or asks about (`truth.question_kinds`: "how many circles" -> each circle), and which kind (0, 1) each is of."""
     features = VQA_FEATURES.copy()
     if grounding:
         features["question_boxes"] = List(List(Value("float32")))
+        features["question_kind_boxes"] = List(List(Value("float32")))
+        features["question_kind_pointer"] = List(Value("int32"))
 
     def explode(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in features}
@@ -105,6 +109,9 @@ def to_vqa_dataset(ds: Dataset, grounding: bool = False) -> Dataset:
                 out["question_type"].append(q["question_type"])
                 if grounding:
                     out["question_boxes"].append([[v / side for v in o["bbox"]] for o in question_objects(q["question"], scene["objects"])])
+                    kinds = [(k, o) for k, group in enumerate(question_kinds(q["question"], scene["objects"])) for o in group]
+                    out["question_kind_boxes"].append([[v / side for v in o["bbox"]] for _, o in kinds])
+                    out["question_kind_pointer"].append([k for k, _ in kinds])
         return out
 
     plain = ds.cast_column("image", Image(decode=False))  # pass the PNG bytes through untouched

@@ -223,6 +223,29 @@ def question_objects(question: str, objs: list[dict]) -> list[dict]:
     return named
 
 
+def question_kinds(question: str, objs: list[dict]) -> list[list[dict]]:
+    """The objects of each kind a Shapes question counts or asks about, one group per kind in order: "how many
+    circles" -> [every circle], "are there more circles than squares" -> [circles, squares], "how many objects"
+    -> [all of them]. A group can be empty ("are there any stars?" with none). Empty for questions that name
+    objects (`question_objects` has those)."""
+    q = question
+
+    def shape_of(word: str) -> str | None:  # "circles" -> "circle"
+        return NOUNS.get(PLURAL.get(word, word))
+
+    if re.fullmatch(r"how many (?:objects|shapes) are there\?", q):
+        return [list(objs)]
+    if m := re.fullmatch(r"how many (small|large) objects are there\?", q):
+        return [[o for o in objs if o["size"] == m[1]]]
+    if (m := re.fullmatch(r"(?:how many (\w+) are there|are there any (\w+))\?", q)) and shape_of(m[1] or m[2]):
+        return [[o for o in objs if o["shape"] == shape_of(m[1] or m[2])]]
+    if m := re.fullmatch(r"is there an? (\w+) (\w+)\?", q):
+        return [[o for o in objs if o["color"] == m[1] and o["shape"] == shape_of(m[2])]]
+    if m := re.fullmatch(r"are there more (\w+) than (\w+)\?", q):
+        return [[o for o in objs if o["shape"] == shape_of(m[k])] for k in (1, 2)]
+    return []
+
+
 def caption_objects(caption: str, objs: list[dict], size: int) -> list[tuple[int, int, dict]]:
     """The objects a Shapes caption speaks of, as (start, end, object) character spans: each noun phrase
     that names one object, with the relation words after it ("a red circle left of") or its place ("a

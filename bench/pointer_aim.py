@@ -9,7 +9,10 @@ A type whose pointers aim right but whose answers stay at chance needs a better 
 type whose pointers miss needs better aiming. Also per pointer: the softmax weight on its box (is it sharp?),
 the distance from its mean position (what the head reads as "where") to the box centre, and how often pointer 2
 lands on pointer 1's object. Rows without a box for a pointer are not counted for it. With pointer relations,
-also the answer with the relation read dropped (answer_no_relations): which question types lean on it.
+also the answer with the relation read dropped (answer_no_relations): which question types lean on it. For
+questions about kinds ("how many circles"), the weight each pointer puts on every object of its kind
+(`question_kind_boxes`, vl.data.shapes.truth.question_kinds), beside those cells' share of the grid (what a
+uniform pointer would put there).
 """
 
 from __future__ import annotations
@@ -71,18 +74,25 @@ def main() -> None:
                     seen[f"error{k + 1}"].append(float((weights @ xy - centre).norm()))
                     if k == 1 and targets[0] is not None:  # pointer 2 stuck on pointer 1's object
                         seen["pointer2_on_first"].append(float(targets[0][weights.argmax()] > 0 and target[weights.argmax()] == 0))
+                for k in range(2):  # questions about kinds ("how many circles"): the weight on every object of the kind
+                    kind = [b for b, p in zip(row.get("question_kind_boxes") or [], row.get("question_kind_pointer") or []) if p == k]
+                    if kind:
+                        cells = box_cells(torch.tensor(kind), side).amax(0) > 0
+                        seen[f"kinds_mass{k + 1}"].append(float(pointers[i, k].float().softmax(-1)[cells].sum()))
+                        seen[f"kinds_share{k + 1}"].append(float(cells.float().mean()))
                 gold = normalize_answer(row["multiple_choice_answer"])
                 seen["answer"].append(float(head.cfg.answers[answers[i]] == gold))
                 if plain is not None:
                     seen["answer_no_relations"].append(float(head.cfg.answers[plain[i]] == gold))
     table = {t: {name: sum(v) / len(v) for name, v in sorted(m.items())} for t, m in sorted(stats.items())}
-    columns = ("pointer1", "mass1", "error1", "pointer2", "mass2", "error2", "pointer2_on_first", "answer")
+    columns = ("pointer1", "mass1", "error1", "pointer2", "mass2", "error2", "pointer2_on_first", "kinds_mass1", "kinds_share1", "kinds_mass2", "answer")
     columns += ("answer_no_relations",) if head.cfg.pointer_relations else ()
     print(f"{'question type':20} " + " ".join(f"{c:>17}" for c in columns))
     for t, r in table.items():
         print(f"{t:20} " + " ".join(f"{r[c]:17.3f}" if c in r else f"{'-':>17}" for c in columns))
     print("pointerK: top cell in its object's box; massK: softmax weight on the box's cells; errorK: distance from the")
-    print("pointer's mean position to the box centre (the image spans [-1, 1]); pointer2_on_first: pointer 2's top cell on pointer 1's object")
+    print("pointer's mean position to the box centre (the image spans [-1, 1]); pointer2_on_first: pointer 2's top cell on pointer 1's object;")
+    print("kinds_massK: for questions about kinds, the weight on every object of the kind; kinds_shareK: those cells' share of the grid")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "types": table}, indent=1))
     print(f"wrote {args.out}")

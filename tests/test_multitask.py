@@ -168,6 +168,33 @@ def test_a_caption_pointer_is_taught_by_the_boxes_of_the_objects_its_captions_na
     assert torch.isfinite(out["loss_ground"]) and out["loss_ground"] > 0
 
 
+def test_grounding_kinds_teaches_the_vqa_pointers_every_object_a_count_is_made_of(tmp_path):
+    """model.heads.vqa.grounding_kinds: VQA batches also carry the boxes of every object of the kinds a question
+    counts or asks about, each assigned to its pointer, and the grounding loss reads them; without the option they stay out."""
+    from accelerate import Accelerator
+
+    from tasks.common.multitask import MultiTask
+    from vl.config import load_config
+    from vl.experiment import ExperimentConfig
+
+    pointer = ["model.heads.vqa.fusion=pointer", "model.heads.vqa.generative=false"]
+    batches = {}
+    for kinds in (False, True):
+        cfg = load_config(ExperimentConfig, TINY, [f"train.output_dir={tmp_path}", *SHARED, *pointer, f"model.heads.vqa.grounding_kinds={kinds}"])
+        task = MultiTask(cfg, Accelerator(cpu=True))
+        torch.manual_seed(0)
+        (loader,) = task.train_loaders(0).values()
+        batches[kinds] = next(iter(loader))["vqa"]
+    assert "question_kind_boxes" not in batches[False]
+    batch = batches[True]
+    mask, pointer_of = batch["question_kind_box_mask"], batch["question_kind_pointer"]
+    assert mask.any() and set(pointer_of[mask].tolist()) <= {0, 1}  # "are there more X than Y": the second kind teaches pointer 2
+    assert not (mask.any(-1) & batch["question_box_mask"].any(-1)).any()  # a question names objects or asks about kinds, not both
+    out = task.parts["vqa"].outputs(task.model, batch)
+    loss_named = task.model.heads["vqa"]._grounding_boxes({k: v for k, v in batch.items() if not k.startswith("question_kind")})
+    assert torch.isfinite(out["loss_ground"]) and len(loss_named) == 2
+
+
 def test_shared_images_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
     assert_resume_matches(tmp_path, 7, 4, *SHARED)  # which caption and which questions are drawn replays too
 

@@ -194,6 +194,13 @@ def test_box_cells_are_the_cells_whose_centre_lies_in_the_box_or_the_one_holding
     assert cells[1].view(4, 4).nonzero().tolist() == [[2, 2]]  # no centre inside: the cell holding its centre
 
 
+def test_pointer_options_on_another_fusion_name_the_fix():
+    from vl.heads.vqa import VQAHead
+
+    with pytest.raises(ConfigError, match="grounding_kinds work.*fusion 'pointer' only, not 'film'"):
+        VQAHead.Config(fusion="film", grounding_kinds=True)
+
+
 def test_grounding_loss_with_box_pointers_teaches_a_pointer_the_mixture_of_its_boxes():
     """Boxes assigned to pointers: one box each is the plain loss; a pointer with two boxes is taught their mean, each
     object weighing the same, and reaches its least loss exactly there; boxes masked off or past the pointers count for nothing."""

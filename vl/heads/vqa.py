@@ -71,6 +71,9 @@ class VQAHead(nn.Module):
         def __post_init__(self) -> None:
             if self.dim % self.heads:
                 raise ConfigError(f"vqa head dim {self.dim} is not divisible by heads {self.heads}")
+            pointer_only = [name for name in ("pointer_relations", "pointer_film_on_find", "grounding_kinds") if getattr(self, name)]
+            if pointer_only and self.fusion != "pointer":
+                raise ConfigError(f"vqa head: {', '.join(pointer_only)} work(s) with fusion 'pointer' only, not '{self.fusion}'; set fusion: pointer")
 
     def __init__(self, cfg: Config, memory_dim: int):
         super().__init__()

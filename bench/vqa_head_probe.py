@@ -11,6 +11,7 @@ goes into the head learning to bind question words to image regions, not into th
     python bench/vqa_head_probe.py --encoder DIR --fusions pointer --grounding-weight 0   # pointers not taught by boxes
     python bench/vqa_head_probe.py --encoder DIR --fusions pointer,pointer+relations     # + explicit distance/difference terms
     python bench/vqa_head_probe.py --encoder DIR --fusions pointer+relations+find        # + FiLM on pointer 1's find
+    python bench/vqa_head_probe.py --encoder DIR --fusions pointer+relations+find+kinds  # + pointers taught the kinds counted
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def probe(
     workers: int = 0,
     save: Path | None = None,
     pointer_film_on_find: bool = False,
+    grounding_kinds: bool = False,
 ) -> tuple[dict, dict]:
     """Train a fresh `fusion` VQA head on the frozen encoder of `encoder_dir`: (the question-only prior,
     the head's training time, final loss and val scores)."""
@@ -70,7 +72,12 @@ def probe(
         run["model"]["encoder"]["coords"] = coords
     run["model"]["heads"] = {"vqa": {"type": "vqa", "dim": dim, "heads": 4, "fusion": fusion, **FUSION_SHAPES[fusion]}}
     if fusion == "pointer":  # taught to aim by the questions' boxes, unless weight 0 (the control)
-        run["model"]["heads"]["vqa"].update(grounding_weight=grounding_weight, pointer_relations=pointer_relations, pointer_film_on_find=pointer_film_on_find)
+        run["model"]["heads"]["vqa"].update(
+            grounding_weight=grounding_weight,
+            pointer_relations=pointer_relations,
+            pointer_film_on_find=pointer_film_on_find,
+            grounding_kinds=grounding_kinds,
+        )
     run["tasks"] = {"vqa": {"questions_per_image": questions}}
     run["train"] = {**run["train"], "output_dir": str(out), "share_images": True, "mixed_precision": "bf16"}
     run["data"].update(eval_images=eval_images, num_workers=workers)
@@ -139,7 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     for fusion in args.fusions.split(","):
-        kind, *options = fusion.split("+")  # "pointer+relations+find": the pointer head with its relation terms, FiLM on pointer 1's find
+        kind, *options = fusion.split("+")  # "pointer+relations+find+kinds": relation terms, FiLM on pointer 1's find, kinds taught
         arm = (
             kind,
             args.steps,
@@ -154,6 +161,7 @@ def main() -> None:
             args.workers,
             args.save / fusion if args.save else None,
             "find" in options,
+            "kinds" in options,
         )
         prior, r = probe(args.encoder, *arm)
         if not results:

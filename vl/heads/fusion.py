@@ -301,20 +301,11 @@ def grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.
     covers (boxes (Q, K', 4), x/y/w/h fractions of the image; box_mask (Q, K') which boxes are there),
     averaged over the pointers that have a box (0 when none has). Box j teaches pointer j; with box_pointer
     (Q, K') box j teaches pointer box_pointer[:, j] instead, and a pointer with several boxes is taught their
-    mixture, each object weighing the same ("how many circles": aim at every circle)."""
-    if box_pointer is not None:
-        return _grouped_grounding_loss(pointers, boxes, box_mask, box_pointer)
-    k = min(pointers.size(1), boxes.size(1))
-    pointers, boxes, box_mask = pointers[:, :k], boxes[:, :k], box_mask[:, :k].bool()
-    if not box_mask.any():
-        return pointers.sum() * 0.0
-    target = box_cells(boxes[box_mask], int(round(pointers.size(-1) ** 0.5)))
-    return -(target * F.log_softmax(pointers[box_mask].float(), dim=-1)).sum(-1).mean()
-
-
-def _grouped_grounding_loss(pointers: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, box_pointer: torch.Tensor) -> torch.Tensor:
-    """grounding_loss with each box assigned to a pointer (box_pointer (Q, K')): pointer k's target is the mean of its boxes' cells."""
+    mixture, each object weighing the same ("how many circles": aim at every circle). Boxes for pointers past
+    the K there are count for nothing."""
     k = pointers.size(1)
+    if box_pointer is None:
+        box_pointer = torch.arange(boxes.size(1), device=boxes.device).expand(boxes.size(0), -1)
     present = box_mask.bool() & (box_pointer < k)
     if not present.any():
         return pointers.sum() * 0.0

@@ -303,18 +303,10 @@ def answer(question: str, objs: list[dict], size: int) -> str:
     if m := re.fullmatch(r"is the (\w+) object (to the left of|to the right of|above|below) the (\w+) object\?", q):
         rel = {"to the left of": "left", "to the right of": "right", "above": "above", "below": "below"}[m[2]]
         return yn(holds(rel, obj(m[1]), obj(m[3]), objs))
-    if re.fullmatch(r"how many (?:objects|shapes) are there\?", q):
-        return str(len(objs))
-    if m := re.fullmatch(r"how many (small|large) objects are there\?", q):
-        return str(sum(o["size"] == m[1] for o in objs))
-    if m := re.fullmatch(r"how many (\w+) are there\?", q):
-        return str(shapes[NOUNS[PLURAL[m[1]]]])
-    if m := re.fullmatch(r"is there a (\w+) (\w+)\?", q):
-        return yn(any(o["color"] == m[1] and o["shape"] == m[2] for o in objs))
-    if m := re.fullmatch(r"are there any (\w+)\?", q):
-        return yn(shapes[NOUNS[PLURAL[m[1]]]] > 0)
-    if m := re.fullmatch(r"are there more (\w+) than (\w+)\?", q):
-        return yn(shapes[NOUNS[PLURAL[m[1]]]] > shapes[NOUNS[PLURAL[m[2]]]])
+    if kinds := question_kinds(q, objs):  # how many ..., is there / are there any ..., are there more X than Y
+        if q.startswith("how many"):
+            return str(len(kinds[0]))
+        return yn(len(kinds[0]) > len(kinds[1])) if len(kinds) == 2 else yn(bool(kinds[0]))
     if m := re.fullmatch(r"is the (\w+) object larger than the (\w+) object\?", q):
         return yn(obj(m[1])["size"] == "large" and obj(m[2])["size"] == "small")
     if m := re.fullmatch(r"(?:do the (\w+) object and the (\w+) object have the same shape|is the (\w+) object the same shape as the (\w+) object)\?", q):

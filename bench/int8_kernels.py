@@ -23,12 +23,15 @@ from caption_speed import interleaved  # bench/ is on the path when this runs as
 from machine import machine
 from torch import nn
 
+from vl.compress.int8 import torchao_config
+
 
 def torchao_linear(linear: nn.Linear, scheme: str) -> nn.Linear:
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+    """A copy quantized by torchao with the config vl.compress.int8 uses for `scheme`."""
+    from torchao.quantization import quantize_
 
     out = copy.deepcopy(linear)
-    quantize_(out, Int8DynamicActivationInt8WeightConfig() if scheme == "dynamic" else Int8WeightOnlyConfig())
+    quantize_(out, torchao_config(scheme))
     return out
 
 

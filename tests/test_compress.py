@@ -14,8 +14,9 @@ from vl.compress.lowrank import LowRankLinear, energy_rank, factorize
 from vl.compress.prune import encoder_flops, prune_encoder
 from vl.errors import ConfigError
 from vl.modeling import CheckpointError, VLConfig, VLModel
+from vl.processing import VLProcessor, image_processor, train_tokenizer
 
-from .tiny_models import every_head_model
+from .tiny_models import TEXTS, every_head_model
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,25 @@ def test_a_factored_model_saves_loads_and_serves_the_pipelines(model_dir, tmp_pa
     pixels = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(model.encoder.forward_features(pixels), factored.encoder.forward_features(pixels))
     assert set(pipeline("image-captioning", model=str(out))(torch.rand(3, 32, 32))[0]) == {"generated_text"}
+
+
+def test_a_caption_pointer_whose_place_words_are_factored_still_decodes():
+    """The caption head's place-words layer (4 -> vocabulary) is a Linear low-rank factors like any other."""
+    torch.manual_seed(0)
+    processor = VLProcessor(image_processor(32), train_tokenizer(TEXTS * 5, vocab_size=60))
+    caption = {"type": "caption", "dim": 32, "heads": 2, "depth": 1, "max_len": 10, "pointer": True, "pointer_place_words": True}
+    encoder = {"type": "vit", "image_size": 32, "patch_size": 8, "dim": 32, "depth": 1, "heads": 2}
+    config = VLConfig(encoder=encoder, heads={"caption": {**caption, **processor.caption_head_ids()}})
+    model = VLModel(config).eval()
+    nn.init.normal_(model.heads["caption"].place_words.weight)  # zero at the start of training
+    pixels = torch.randn(2, 3, 32, 32)
+    before = model.generate(pixels, max_new_tokens=6)
+    model.heads["caption"].place_words = LowRankLinear.from_linear(model.heads["caption"].place_words, 4)  # full rank: the same layer
+    torch.testing.assert_close(model.generate(pixels, max_new_tokens=6), before)
+    factored = VLModel(config).eval()
+    nn.init.normal_(factored.heads["caption"].place_words.weight)
+    assert "heads.caption.place_words" in factorize(factored, 0.6, 0.05)
+    assert factored.generate(pixels, max_new_tokens=6).shape[0] == 2
 
 
 def test_what_cannot_be_done_is_refused(model_dir, tmp_path):

@@ -257,7 +257,9 @@ class CaptionHead(nn.Module):
             logits = F.linear(h.float(), self.embed.weight.float())
             if self.place_words is not None and where is not None:
                 # times WORD_GAIN, so at a head's learning rate a word's weights move within a run (as VQA's word terms)
-                logits = logits + WORD_GAIN * F.linear(place_features(where.float()), self.place_words.weight.float())
+                # called, not read as .weight: low-rank may have factored the layer
+                place = place_features(where.float()).to(next(self.place_words.parameters()).dtype)
+                logits = logits + WORD_GAIN * self.place_words(place).float()
             return logits
 
     def reorder(self, state: DecodeState, rows: torch.Tensor) -> None:

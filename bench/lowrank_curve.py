@@ -4,7 +4,7 @@
     python bench/lowrank_curve.py --model runs/shapes-reasoning/model --energies 1,0.99,0.95,0.9,0.8,0.7
 
 Per energy: parameters, encoder GFLOPs per image, greedy caption latency at batch 1 and 32 (fp32, the
-same images for every model, median of --reps), caption CIDEr and claim truth, VQA accuracy and tag
+same images for every model, medians of --reps interleaved rounds), caption CIDEr and claim truth, VQA accuracy and tag
 mAP on the first --images validation images. Energy 1 is the model as trained. Writes a PNG of the curve.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compression import measure, timing_batch  # noqa: E402 (the same measurements as bench/compression.py)
+from compression import measure, timing_batch, timings  # noqa: E402 (the same measurements as bench/compression.py)
 from machine import cpu_name
 
 from tasks.compress import main as compress_main  # noqa: E402
@@ -30,19 +30,22 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--energies", default="1,0.99,0.95,0.9,0.8,0.7")
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=5, help="timing rounds, every model once per round; medians are reported")
     parser.add_argument("--out", type=Path, default=Path("bench/results/lowrank_curve.json"))
     parser.add_argument("--plot", type=Path, default=Path("bench/figures/lowrank_curve.png"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lowrank-"))
     batch = timing_batch(args.model)
-    table = []
+    folders = {}
     for energy in (float(e) for e in args.energies.split(",")):
-        folder = args.model
+        folders[energy] = args.model
         if energy < 1:
-            folder = work / f"energy_{energy}"
-            assert compress_main(["lowrank", "--model", str(args.model), "--out", str(folder), "--energy", str(energy)]) == 0
-        row = {"energy": energy, **measure(f"energy {energy}", folder, batch, args.images, args.reps, work)}
+            folders[energy] = work / f"energy_{energy}"
+            assert compress_main(["lowrank", "--model", str(args.model), "--out", str(folders[energy]), "--energy", str(energy)]) == 0
+    seconds = timings([(f"energy {e}", folder, False) for e, folder in folders.items()], batch, args.reps)  # interleaved rounds
+    table = []
+    for energy, folder in folders.items():
+        row = {"energy": energy, **measure(f"energy {energy}", folder, seconds[f"energy {energy}"], args.images, work)}
         table.append(row)
         print(
             f"energy {energy:4}: {row['params_M']:5.2f}M params, {row['encoder_GFLOPs']:.3f} GFLOPs, batch 1 {row['batch1_ms']:6.1f} ms, "

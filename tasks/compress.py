@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     c.add_argument("--out", required=True, type=Path, help="the new model folder")
     c.add_argument("--energy", type=float, default=0.9, help="share of the squared singular values each layer keeps (0..1]")
     c.add_argument("--min-saving", type=float, default=0.2, help="factor a layer only when it shrinks by this share")
+    c.add_argument("--min-features", type=int, default=16, help="factor a Linear only when both its sides are at least this")
     c = sub.add_parser("int8", help="torchao int8 quantization of Linear layers")
     c.add_argument("--model", required=True, type=Path, help="a trained (or low-rank) model folder")
     c.add_argument("--out", required=True, type=Path, help="the new model folder")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     before = size(model)
     skip = tuple(s for s in args.skip.split(",") if s)
     if args.method == "lowrank":
-        done = f"lowrank at energy {args.energy}: {len(factorize(model, args.energy, args.min_saving, skip))} layers factored"
+        done = f"lowrank at energy {args.energy}: {len(factorize(model, args.energy, args.min_saving, skip, args.min_features))} layers factored"
     elif args.method == "prune":
         if skip:
             raise InputError("prune takes no --skip: it prunes the encoder and leaves the heads as they are")

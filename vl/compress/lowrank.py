@@ -1,6 +1,9 @@
 """Low-rank factorization: each large nn.Linear W (out x in) becomes up(down(x)) with W ~ U_r S_r V_r^T
 from its SVD, the rank r the smallest that keeps `energy` of the squared singular values; a layer is
-replaced only when the two factors are smaller than W by `min_saving`. The ranks go into
+replaced only when the two factors are smaller than W by `min_saving` and both its sides are at least
+`min_features` (a narrow layer saves next to nothing and its few directions each mean something: the
+caption pointer's 4 -> vocabulary place words hold 99% of their energy in one direction, and energy 0.99
+cut them to rank 1; bench/RESULTS.md, issue 16, eighth session). The ranks go into
 config.compression["lowrank"], so from_pretrained rebuilds the factored layers before loading."""
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ def energy_rank(weight: torch.Tensor, energy: float) -> int:
     return min(int((kept < energy - 1e-6).sum().item()) + 1, len(s2))  # (1e-6: float sums reach 1 inexactly)
 
 
-def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tuple[str, ...] = ()) -> dict[str, int]:
-    """Replace every nn.Linear worth it (not under a `skip` prefix) by its LowRankLinear at the rank that
-    keeps `energy`; record and return {module path: rank}. A model factored already is refused."""
+def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tuple[str, ...] = (), min_features: int = 16) -> dict[str, int]:
+    """Replace every nn.Linear worth it (not under a `skip` prefix, both sides at least `min_features`) by
+    its LowRankLinear at the rank that keeps `energy`; record and return {module path: rank}. A model
+    factored already is refused."""
     if not 0 < energy <= 1:
         raise ConfigError(f"energy must be in (0, 1], got {energy}")
     record = dict(getattr(model.config, "compression", {}) or {})
@@ -60,7 +64,7 @@ def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tu
         raise ConfigError("this model is int8-quantized; factor the float model, then quantize the factored one")
     ranks: dict[str, int] = {}
     for path, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear) or path.startswith(skip):
+        if not isinstance(module, nn.Linear) or path.startswith(skip) or min(module.in_features, module.out_features) < min_features:
             continue
         rank = energy_rank(module.weight, energy)
         if rank * (module.in_features + module.out_features) > (1 - min_saving) * module.in_features * module.out_features:

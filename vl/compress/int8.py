@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vl.compress.structure import replace_linear
+from vl.compress.structure import linears, replace_linear
 from vl.errors import ConfigError
 
 Scheme = Literal["dynamic", "weight_only"]
@@ -101,10 +101,9 @@ def quantize(model: nn.Module, scheme: Scheme = "dynamic", min_features: int = 6
         raise ConfigError("this model is int8-quantized already; quantize the float model instead")
     torchao_config(scheme)  # a bad scheme fails before anything changes
     paths = []
-    for path, module in list(model.named_modules()):
-        if isinstance(module, nn.Linear) and min(module.in_features, module.out_features) >= min_features and not path.startswith(skip):
-            replace_linear(model, path, lambda linear: Int8Linear.from_linear(linear, scheme), "int8")
-            paths.append(path)
+    for path, _ in linears(model, min_features, skip):
+        replace_linear(model, path, lambda linear: Int8Linear.from_linear(linear, scheme), "int8")
+        paths.append(path)
     if not paths:
         raise ConfigError(f"no Linear layer with both sides >= {min_features} to quantize")
     model.config.compression = {**record, "int8": {"scheme": scheme, "modules": paths}}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vl.compress.structure import replace_linear
+from vl.compress.structure import linears, replace_linear
 from vl.errors import ConfigError
 
 
@@ -63,9 +63,7 @@ def factorize(model: nn.Module, energy: float, min_saving: float = 0.2, skip: tu
     if "int8" in record:
         raise ConfigError("this model is int8-quantized; factor the float model, then quantize the factored one")
     ranks: dict[str, int] = {}
-    for path, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear) or path.startswith(skip) or min(module.in_features, module.out_features) < min_features:
-            continue
+    for path, module in linears(model, min_features, skip):
         rank = energy_rank(module.weight, energy)
         if rank * (module.in_features + module.out_features) > (1 - min_saving) * module.in_features * module.out_features:
             continue

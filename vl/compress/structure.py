@@ -30,6 +30,16 @@ def apply_compression(model: nn.Module, compression: dict[str, Any]) -> None:
             apply(model, compression[method])
 
 
+def linears(model: nn.Module, min_features: int, skip: tuple[str, ...] = ()) -> list[tuple[str, nn.Linear]]:
+    """(path, layer) of every nn.Linear with both sides >= min_features, not under a `skip` path prefix:
+    the layers low-rank and int8 may replace (a snapshot, so they can be replaced while walking it)."""
+    return [
+        (path, m)
+        for path, m in model.named_modules()
+        if isinstance(m, nn.Linear) and min(m.in_features, m.out_features) >= min_features and not path.startswith(skip)
+    ]
+
+
 def replace_linear(model: nn.Module, path: str, make: Callable[[nn.Linear], nn.Module], method: str) -> None:
     """Put make(linear) in place of the nn.Linear at a dotted path; a path the model lacks, or one that is
     not a Linear, is a ConfigError naming the `method` whose record named it."""

@@ -67,6 +67,10 @@ class GANTrainConfig(GANLoopConfig):
     # Paired multi-view supervision (TP-GAN's pixel loss): each face is redrawn at the pose and expression
     # of another training face of the same person, with L1 to that face. 0: unpaired random targets.
     pair_weight: float = 10.0
+    # > 0: the paired and the own-pose L1 weigh each pixel 1 + this x how much the training faces at that
+    # pose change with their expression (gan.losses.expression_regions: 0..1, 1 at the mouth, eyes and
+    # brows, found in the training faces), so the few pixels that carry an expression are not lost in a whole-face average. 0: plain L1.
+    expression_region_weight: float = 0.0
     # Classifier guidance (ExprGAN's expression classifier, TP-GAN's identity-preserving loss): a face
     # classifier trained first on the real training faces (<output_dir>/teacher), then frozen; the generator
     # is asked that it see the target pose and expression and the source person. 0: off.

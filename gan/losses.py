@@ -28,3 +28,28 @@ def aux_loss(out: dict[str, torch.Tensor], pose: torch.Tensor, expression: torch
     """Cross-entropy of the discriminator's pose, expression (and identity) heads against the labels."""
     loss = F.cross_entropy(out["pose"], pose) + F.cross_entropy(out["expression"], expression)
     return loss + F.cross_entropy(out["identity"], identity) if identity is not None else loss
+
+
+def expression_regions(images: torch.Tensor, pose: torch.Tensor, identity: torch.Tensor, poses: int) -> torch.Tensor:
+    """Where a face changes with its expression, per pose: (poses, H, W) in [0, 1]. A person's faces at
+    one pose differ only by their expressions (the Faces world draws nothing else that varies), so each
+    pixel's mean absolute difference from its (person, pose) group's mean face, summed over channels,
+    over every group of two faces or more, scaled to 1 at the pose's largest. Zeros for a pose where no
+    person has two faces."""
+    out = torch.zeros(poses, *images.shape[-2:])
+    for p in range(poses):
+        spread, faces = torch.zeros(images.shape[-2:]), 0
+        for person in identity[pose == p].unique():
+            group = images[(pose == p) & (identity == person)]
+            if len(group) > 1:
+                spread += (group - group.mean(0)).abs().sum((0, 1))
+                faces += len(group)
+        if faces:
+            out[p] = spread / spread.max().clamp_min(1e-8)
+    return out
+
+
+def weighted_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |x - y| over (B, C, H, W), each pixel weighed by weight (B, H, W) when given."""
+    diff = (x - y).abs()
+    return diff.mean() if weight is None else (diff * weight[:, None]).mean()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
@@ -19,7 +18,7 @@ from gan.diffaugment import diff_augment
 from gan.discriminators import FaceDiscriminator
 from gan.evaluate import ClassifierConfig, FaceClassifier, classifier_at
 from gan.generators import FaceGenerator
-from gan.losses import aux_loss, d_hinge, g_hinge, r1_penalty
+from gan.losses import aux_loss, d_hinge, expression_regions, g_hinge, r1_penalty, weighted_l1
 from vl.data.faces.dataset import build_faces_dataset
 
 
@@ -95,6 +94,13 @@ class FaceGAN(GANPlayers):
         self.same_person: dict[int, list[int]] = {}  # identity -> indices of its training faces
         for i, identity in enumerate(data.rows["identity"] if data is not None else []):
             self.same_person.setdefault(identity, []).append(i)
+        self.pixel_weight = None  # (poses, H, W): each pixel's L1 weight at each pose
+        if t.expression_region_weight > 0:
+            if data is None:
+                raise ValueError("train.expression_region_weight > 0 finds the expression regions in the training faces: pass them as FaceGAN(cfg, data)")
+            images, labels = stack_faces(data.rows, cfg.data.faces)
+            regions = expression_regions(images, labels["pose"], labels["identity"], len(cfg.data.faces.poses))
+            self.pixel_weight = 1 + t.expression_region_weight * regions
 
     @classmethod
     def build(cls, cfg: GANExperimentConfig, out: Path, accelerator) -> tuple[FaceGAN, FaceTensors]:
@@ -140,6 +146,9 @@ class FaceGAN(GANPlayers):
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.size(0), self.cfg.model.generator.noise_dim, generator=self.rng).to(like.device)
 
+    def _pixel_weight(self, pose: torch.Tensor) -> torch.Tensor | None:
+        return None if self.pixel_weight is None else self.pixel_weight.to(pose.device)[pose]
+
     def discriminator_step(self, batch: dict[str, torch.Tensor], target: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
         """Hinge loss on real faces vs faces redrawn at the target pose and expression, + aux
         classification of the real ones, + R1; one optimizer step."""
@@ -168,7 +177,8 @@ class FaceGAN(GANPlayers):
     def generator_step(self, batch: dict[str, torch.Tensor], target: dict[str, torch.Tensor], accelerator) -> dict[str, torch.Tensor]:
         """Fool the discriminator at the target pose and expression while keeping the identity, match
         the target face when there is one (L1), and redraw each face at its own pose and expression
-        (L1); one optimizer step, then the EMA update."""
+        (L1; both weigh the expression's pixels up with train.expression_region_weight); one optimizer
+        step, then the EMA update."""
         t, real = self.cfg.train, batch["image"]
         pose, expression = target["pose"], target["expression"]
         with accelerator.autocast():
@@ -176,7 +186,7 @@ class FaceGAN(GANPlayers):
             out = self.discriminator(self._augment(fake), pose, expression)
             adv = g_hinge(out["adv"].float())
             aux = aux_loss({k: v.float() for k, v in out.items()}, pose, expression, batch["identity"])
-            recon = F.l1_loss(same.float(), real)
+            recon = weighted_l1(same.float(), real, self._pixel_weight(batch["pose"]))
         loss = adv + t.aux_weight * aux + t.recon_weight * recon
         logs = {"g/adv": adv.detach(), "g/aux": aux.detach(), "g/recon": recon.detach()}
         if self.teacher is not None:
@@ -185,7 +195,7 @@ class FaceGAN(GANPlayers):
             loss = loss + t.teacher_weight * guide
             logs["g/teacher"] = guide.detach()
         if "image" in target:
-            pair = F.l1_loss(fake.float(), target["image"])
+            pair = weighted_l1(fake.float(), target["image"], self._pixel_weight(pose))
             loss = loss + t.pair_weight * pair
             logs["g/pair"] = pair.detach()
         self.opt_g.zero_grad(set_to_none=True)

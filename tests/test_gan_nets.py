@@ -4,7 +4,7 @@ import torch
 from gan.diffaugment import diff_augment
 from gan.discriminators import DiscriminatorConfig, FaceDiscriminator
 from gan.generators import FaceGenerator, GeneratorConfig
-from gan.losses import aux_loss, d_hinge, g_hinge, r1_penalty
+from gan.losses import aux_loss, d_hinge, expression_regions, g_hinge, r1_penalty, weighted_l1
 from vl.errors import ConfigError
 
 G_CFG = GeneratorConfig(image_size=32, width=8, id_dim=16, noise_dim=4, embed_dim=4, poses=3, expressions=2)
@@ -48,6 +48,20 @@ def test_hinge_losses_and_r1():
     assert g_hinge(fake) == pytest.approx(1.0)
     x = torch.randn(3, 2, requires_grad=True)
     assert r1_penalty((x * torch.tensor([3.0, 4.0])).sum(1), x) == pytest.approx(25.0)
+
+
+def test_expression_regions_are_where_a_persons_faces_change_with_their_expression():
+    images = torch.randn(6, 3, 6, 6)  # six different people ...
+    pose, identity = torch.tensor([0, 0, 0, 1, 1, 0]), torch.tensor([0, 0, 0, 1, 2, 3])
+    images[[1, 2]] = images[0].clone()  # ... but faces 0, 1, 2 are one person at one pose, with three expressions:
+    images[1, :, 4:, 2:4] += 1.0  # the mouth opens in one
+    images[2, :, 4:, 2:4] -= 1.0  # and turns down in another
+    regions = expression_regions(images, pose, identity, poses=2)
+    assert regions.shape == (2, 6, 6) and regions[0, 4:, 2:4].eq(1).all()
+    assert regions[0].sum() == 4  # nothing where people differ from each other
+    assert regions[1].eq(0).all()  # pose 1: no person has two faces
+    x, y = torch.zeros(2, 3, 6, 6), torch.ones(2, 3, 6, 6)
+    assert weighted_l1(x, y) == 1 and weighted_l1(x, y, 1 + 4 * regions[[0, 0]]) == 1 + 4 * 4 / 36
 
 
 def test_one_adversarial_step_trains_both_players():

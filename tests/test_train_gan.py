@@ -96,6 +96,21 @@ def test_unpaired_targets_are_poses_of_the_training_split():
     assert "image" not in target and set(target["pose"].tolist()) <= {1, 2}
 
 
+def test_the_expression_region_weighs_the_paired_loss_up_where_expressions_differ():
+    from accelerate import Accelerator
+
+    gan, data = _tiny_gan("train.expression_region_weight=9")
+    weight = gan.pixel_weight  # (poses, H, W): 1 where no expression changes a face, up to 10 where one does
+    assert weight.shape == (3, 32, 32) and weight.min() == 1 and torch.allclose(weight.amax((1, 2)), torch.full((3,), 10.0))
+    assert (weight > 5).float().mean() < 0.1  # a few pixels (mouth, eyes, brows), not the face
+    frontal = weight[1] - 1  # pose 0 degrees: the region sits on the face's vertical midline, below the hair
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    assert abs((frontal * xs).sum() / frontal.sum() - 15.5) < 1.5 and (frontal * ys).sum() / frontal.sum() > 14
+    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    logs = gan.generator_step(batch, gan.targets(batch), Accelerator(cpu=True))
+    assert torch.isfinite(logs["g/pair"]) and torch.isfinite(logs["g/recon"])
+
+
 def test_the_ema_warms_up_instead_of_averaging_the_initial_weights():
     gan, _ = _tiny_gan()
     w = next(gan.generator.parameters())

@@ -28,7 +28,7 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
     """{"reader_real_expression_acc": the reader on n real test faces of its people at its training
     poses, "reader_gen_expression_acc": on the same faces redrawn at a random one of those poses and a
     random expression (keep_expression: each face's own expression, as data.gan_augment.keep_expression
-    draws them)}, and how many faces were read."""
+    draws them)}, the latter per target expression ("<key>/<expression>"), and how many faces were read."""
     model, processor = VLModel.from_pretrained(reader).eval(), VLProcessor.from_pretrained(reader)
     head = model._task(None)
     labels = model.heads[head].cfg.labels
@@ -59,9 +59,10 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
             out += [labels[k] for k in model(**inputs, task=head)["logits"].argmax(-1).tolist()]
         return out
 
-    real_acc, gen_acc = _share_equal(read(real), truth), _share_equal(read(fake), target)
+    said = read(fake)
     key = "reader_gen_kept_expression_acc" if keep_expression else "reader_gen_expression_acc"
-    return {"reader_real_expression_acc": real_acc, key: gen_acc, "reader_faces": len(real)}
+    per_expression = {f"{key}/{e}": _share_equal([s for s, t in zip(said, target) if t == e], [e] * target.count(e)) for e in expressions}
+    return {"reader_real_expression_acc": _share_equal(read(real), truth), key: _share_equal(said, target), **per_expression, "reader_faces": len(real)}
 
 
 def _share_equal(said: list[str], want: list[str]) -> float:

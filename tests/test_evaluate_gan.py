@@ -64,6 +64,8 @@ def test_an_independent_reader_reads_the_generated_expressions(tmp_path, capsys)
     scores = json.loads((tmp_path / "gan" / "generator" / "scores.json").read_text())
     assert scores["reader_faces"] == 10 and 0 <= scores["reader_gen_expression_acc"] <= 1 and 0 <= scores["reader_real_expression_acc"] <= 1
     assert "reader_gen_expression_acc" in capsys.readouterr().out
+    per_expression = {k: v for k, v in scores.items() if k.startswith("reader_gen_expression_acc/")}
+    assert len(per_expression) >= 1 and all(0 <= v <= 1 for v in per_expression.values())
     bad = tmp_path / "bad.yaml"  # a reader at another image size: says what does not fit
     bad.write_text(Path(reader).read_text().replace("image_size: 32", "image_size: 40"))
     assert train.main(["--config", str(bad), f"train.output_dir={tmp_path / 'bad'}", "model.encoder.patch_size=8"]) == 0

@@ -38,14 +38,10 @@ def expression_regions(images: torch.Tensor, pose: torch.Tensor, identity: torch
     person has two faces."""
     out = torch.zeros(poses, *images.shape[-2:])
     for p in range(poses):
-        spread, faces = torch.zeros(images.shape[-2:]), 0
-        for person in identity[pose == p].unique():
+        for person in identity[pose == p].unique():  # a group of one face has no spread: it adds zeros
             group = images[(pose == p) & (identity == person)]
-            if len(group) > 1:
-                spread += (group - group.mean(0)).abs().sum((0, 1))
-                faces += len(group)
-        if faces:
-            out[p] = spread / spread.max().clamp_min(1e-8)
+            out[p] += (group - group.mean(0)).abs().sum((0, 1))
+        out[p] /= out[p].max().clamp_min(1e-8)
     return out
 
 

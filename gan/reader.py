@@ -61,7 +61,7 @@ def independent_read(generator: FaceGenerator, drawn: FacesConfig, reader: Path,
 
     said = read(fake)
     key = "reader_gen_kept_expression_acc" if keep_expression else "reader_gen_expression_acc"
-    per_expression = {f"{key}/{e}": _share_equal([s for s, t in zip(said, target) if t == e], [e] * target.count(e)) for e in expressions}
+    per_expression = {f"{key}/{e}": sum(s == e for s, t in zip(said, target) if t == e) / max(1, target.count(e)) for e in expressions}
     return {"reader_real_expression_acc": _share_equal(read(real), truth), key: _share_equal(said, target), **per_expression, "reader_faces": len(real)}
 
 

@@ -174,4 +174,5 @@ def classifier_at(folder: str | Path, train: Any, cfg: ClassifierConfig, steps: 
 def summary(metrics: dict[str, Any]) -> str:
     """One line a person reads."""
     keys = ("gen_pose_acc", "gen_expression_acc", "gen_identity_acc", "fd", "cas_expression_acc", "real_expression_acc")
+    keys += ("reader_gen_expression_acc", "reader_gen_kept_expression_acc")
     return ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)

@@ -20,6 +20,7 @@ from vl.errors import ConfigError
 from vl.modeling import CheckpointError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
+EXTRA = "extra_state.safetensors"  # in a training checkpoint: the GAN's EMA and RNG (tasks.common.checkpoint writes it)
 
 
 def save_generator(generator: torch.nn.Module, cfg, folder: str | Path) -> Path:
@@ -37,22 +38,28 @@ def save_generator(generator: torch.nn.Module, cfg, folder: str | Path) -> Path:
 
 def load_generator(folder: str | Path, kind: str | None = None):
     """The EMA generator saved by tasks.train_gan, in eval mode, and its experiment config; with `kind`,
-    an error unless the generator is of that kind."""
+    an error unless the generator is of that kind. `folder` is the run's generator/ folder or one of its
+    checkpoints/step_N folders (the EMA as it was at that step)."""
     folder = Path(folder)
-    for name in (WEIGHTS, CONFIG):
-        if not (folder / name).is_file():
-            raise CheckpointError(f"{folder} has no {name}; point at the generator/ folder a tasks.train_gan run writes")
-    cfg = load_config(gan_config_class(folder / CONFIG, []), folder / CONFIG)
+    checkpoint = (folder / EXTRA).is_file()  # a training checkpoint: the EMA is in the GAN's state, the config in the run folder
+    weights, config = (folder / EXTRA, folder.parent.parent / CONFIG) if checkpoint else (folder / WEIGHTS, folder / CONFIG)
+    for path in (weights, config):
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing; point at the generator/ folder (or a checkpoints/step_N folder) a tasks.train_gan run writes")
+    cfg = load_config(gan_config_class(config, []), config)
     if kind is not None and cfg.kind != kind:
         raise ConfigError(f"{folder} holds a {cfg.kind} generator; this needs a {kind} one")
     if cfg.kind == "scene_graph":
         generator = SceneGraphGenerator(cfg.model.generator, GraphVocab.of(cfg.data.shapes))
     else:
         generator = FaceGenerator(cfg.model.generator)
+    state = load_file(weights)
+    if checkpoint:
+        state = {k.removeprefix("ema.module."): v for k, v in state.items() if k.startswith("ema.module.")}
     try:
-        generator.load_state_dict(load_file(folder / WEIGHTS))
+        generator.load_state_dict(state)
     except RuntimeError as err:
-        raise CheckpointError(f"{folder / WEIGHTS} does not fit the generator its config describes: {str(err).splitlines()[0]}") from None
+        raise CheckpointError(f"{weights} does not fit the generator its config describes: {str(err).splitlines()[0]}") from None
     return generator.eval(), cfg
 
 

@@ -2,6 +2,7 @@
 
     python -m tasks.evaluate_gan --generator runs/gan-faces/generator [--classifier DIR] [--n 600]
     python -m tasks.evaluate_gan --generator runs/gan-faces/generator --reader runs/faces-expression/model
+    python -m tasks.evaluate_gan --generator runs/gan-faces/checkpoints/step_0007000 --reader DIR --reader-only
 
 Prints and writes (default: <generator>/scores.json) the classifier's accuracy on real test faces,
 pose / expression / identity accuracy on generated views (each test face redrawn at a random pose
@@ -9,7 +10,8 @@ and expression), FD in the classifier's feature space, and CAS (a classifier tra
 views only, tested on real faces); writes <generator>/examples.png (sources, then their redrawings).
 With --reader, also the independent read (gan/reader.py): another model, trained on other people,
 reads the target expression of its own people's faces redrawn at the poses it knows, at a random
-expression and at the face's own (data.gan_augment.keep_expression's views).
+expression and at the face's own (data.gan_augment.keep_expression's views); --reader-only skips the rest.
+A checkpoints/step_N folder scores the generator's EMA at that step.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import torch
 from gan.data import stack_faces, to_image
 from gan.evaluate import ClassifierConfig, accuracies, classifier_at, frechet_distance, summary, train_classifier
 from gan.reader import independent_read
-from gan.sample import load_generator, redraw
+from gan.sample import EXTRA, load_generator, redraw
 from tasks.common.cli import cli
 from vl.data.faces.dataset import build_faces_dataset
+from vl.errors import ConfigError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="an expression recognizer (a tasks.train model folder, one classify head) to read generated views independently of the judge",
     )
+    p.add_argument("--reader-only", action="store_true", help="only the independent read (a minute, not the judge's and CAS's several)")
     p.add_argument("--reader-faces", type=int, default=1200, help="faces of the reader's people to redraw and read")
     p.add_argument("--out", type=Path, default=None, help="scores JSON (default: <generator>/scores.json)")
     return p.parse_args(argv)
@@ -59,11 +63,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     generator, cfg = load_generator(args.generator, kind="faces")
+    out = args.out or args.generator / "scores.json"
+    if args.reader_only:
+        if not args.reader:
+            raise ConfigError("--reader-only needs --reader DIR: the expression recognizer to read the generated faces")
+        return _report(_reads(generator, cfg, args), {"generator": str(args.generator), "reader": str(args.reader)}, out, f"{args.reader_faces} faces read")
     # the judge sees every pose, whatever the GAN was trained on
     faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})
     test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
     ccfg = ClassifierConfig.of(faces)
-    folder = args.classifier or args.generator.parent / "face_classifier"
+    run = args.generator.parent.parent if (args.generator / EXTRA).is_file() else args.generator.parent  # a checkpoint's run is two up
+    folder = args.classifier or run / "face_classifier"
     train = lambda: stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)  # noqa: E731
     judge = classifier_at(folder, train, ccfg, args.classifier_steps, args.seed, "judge on real faces")
     g = torch.Generator().manual_seed(args.seed)
@@ -82,13 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     cas = train_classifier(fake, fake_y, ccfg, steps=args.cas_steps, seed=args.seed, heads=("pose", "expression"), desc="CAS on generated faces")
     metrics |= {f"cas_{k}_acc": v for k, v in accuracies(cas, test_x, {k: test_y[k] for k in ("pose", "expression")}).items()}
     if args.reader:
-        metrics |= independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed)
-        metrics |= independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed, keep_expression=True)
-    out = args.out or args.generator / "scores.json"
-    out.write_text(json.dumps({**metrics, "generator": str(args.generator), "classifier": str(folder), "n": len(test_x)}, indent=1))
+        metrics |= _reads(generator, cfg, args)
     _examples(test_x[:8], fake[:8], args.generator / "examples.png")
+    about = {"generator": str(args.generator), "classifier": str(folder), "n": len(test_x)}
+    return _report(metrics, about, out, f"{len(test_x)} test faces", also=args.generator / "examples.png")
+
+
+def _reads(generator, cfg, args: argparse.Namespace) -> dict[str, float]:
+    """The independent read at a random target expression and at each face's own."""
+    read = lambda keep: independent_read(generator, cfg.data.faces, args.reader, args.reader_faces, args.seed, keep_expression=keep)  # noqa: E731
+    return read(False) | read(True)
+
+
+def _report(metrics: dict[str, float], about: dict, out: Path, what: str, also: Path | None = None) -> int:
+    out.write_text(json.dumps({**metrics, **about}, indent=1))
     print("\n".join(f"{k:24} {v:.4f}" for k, v in metrics.items()))
-    print(f"{len(test_x)} test faces; {summary(metrics)}; wrote {out} and {args.generator / 'examples.png'}")
+    print(f"{what}; {summary(metrics)}; wrote {out}" + (f" and {also}" if also else ""))
     return 0
 
 

@@ -66,6 +66,12 @@ def test_an_independent_reader_reads_the_generated_expressions(tmp_path, capsys)
     assert "reader_gen_expression_acc" in capsys.readouterr().out
     per_expression = {k: v for k, v in scores.items() if k.startswith("reader_gen_expression_acc/")}
     assert len(per_expression) >= 1 and all(0 <= v <= 1 for v in per_expression.values())
+    last = ["--generator", str(tmp_path / "gan" / "checkpoints" / "step_0000004"), "--reader", str(tmp_path / "reader" / "model"), "--reader-faces", "10"]
+    assert evaluate_gan.main([*last, "--reader-only", "--out", str(tmp_path / "last.json")]) == 0  # the last checkpoint holds the saved EMA
+    again = json.loads((tmp_path / "last.json").read_text())
+    assert again["reader_gen_expression_acc"] == scores["reader_gen_expression_acc"] and "fd" not in again
+    assert evaluate_gan.main([*last[:2], "--reader-only"]) == 2
+    assert "--reader-only needs --reader DIR" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"  # a reader at another image size: says what does not fit
     bad.write_text(Path(reader).read_text().replace("image_size: 32", "image_size: 40"))
     assert train.main(["--config", str(bad), f"train.output_dir={tmp_path / 'bad'}", "model.encoder.patch_size=8"]) == 0

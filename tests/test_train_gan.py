@@ -29,6 +29,8 @@ def test_train_gan_end_to_end(tmp_path, capsys):
     out = redraw(generator, faces, torch.tensor([0, 2]), torch.tensor([1, 0]))
     assert out.shape == (2, 3, 32, 32) and torch.equal(out, redraw(generator, faces, torch.tensor([0, 2]), torch.tensor([1, 0])))
     assert "done: 4 steps" in capsys.readouterr().out
+    at_step_4, _ = load_generator(tmp_path / "checkpoints" / "step_0000004")  # a checkpoint loads its EMA: here the saved one
+    assert all(torch.equal(a, b) for a, b in zip(at_step_4.state_dict().values(), generator.state_dict().values()))
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
@@ -63,7 +65,7 @@ def test_a_wrong_config_key_is_one_line(tmp_path, capsys):
 
 
 def test_load_generator_names_a_wrong_folder(tmp_path):
-    with pytest.raises(ValueError, match="has no model.safetensors; point at the generator/ folder"):
+    with pytest.raises(ValueError, match="model.safetensors is missing; point at the generator/ folder"):
         load_generator(tmp_path)
 
 

@@ -62,11 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.reader_only and not args.reader:
+        raise ConfigError("--reader-only needs --reader DIR: the expression recognizer to read the generated faces")
     generator, cfg = load_generator(args.generator, kind="faces")
     out = args.out or args.generator / "scores.json"
     if args.reader_only:
-        if not args.reader:
-            raise ConfigError("--reader-only needs --reader DIR: the expression recognizer to read the generated faces")
         return _report(_reads(generator, cfg, args), {"generator": str(args.generator), "reader": str(args.reader)}, out, f"{args.reader_faces} faces read")
     # the judge sees every pose, whatever the GAN was trained on
     faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})

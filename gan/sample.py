@@ -42,7 +42,7 @@ def load_generator(folder: str | Path, kind: str | None = None):
     checkpoints/step_N folders (the EMA as it was at that step)."""
     folder = Path(folder)
     checkpoint = (folder / EXTRA).is_file()  # a training checkpoint: the EMA is in the GAN's state, the config in the run folder
-    weights, config = (folder / EXTRA, folder.parent.parent / CONFIG) if checkpoint else (folder / WEIGHTS, folder / CONFIG)
+    weights, config = (folder / EXTRA, run_folder(folder) / CONFIG) if checkpoint else (folder / WEIGHTS, folder / CONFIG)
     for path in (weights, config):
         if not path.is_file():
             raise CheckpointError(f"{path} is missing; point at the generator/ folder (or a checkpoints/step_N folder) a tasks.train_gan run writes")
@@ -61,6 +61,12 @@ def load_generator(folder: str | Path, kind: str | None = None):
     except RuntimeError as err:
         raise CheckpointError(f"{weights} does not fit the generator its config describes: {str(err).splitlines()[0]}") from None
     return generator.eval(), cfg
+
+
+def run_folder(folder: str | Path) -> Path:
+    """The tasks.train_gan run a generator/ folder or a checkpoints/step_N folder belongs to."""
+    folder = Path(folder)
+    return folder.parent.parent if (folder / EXTRA).is_file() else folder.parent
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ import torch
 from gan.data import stack_faces, to_image
 from gan.evaluate import ClassifierConfig, accuracies, classifier_at, frechet_distance, summary, train_classifier
 from gan.reader import independent_read
-from gan.sample import EXTRA, load_generator, redraw
+from gan.sample import load_generator, redraw, run_folder
 from tasks.common.cli import cli
 from vl.data.faces.dataset import build_faces_dataset
 from vl.errors import ConfigError
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     faces = replace(cfg.data.faces, train_poses=None, splits={"train": args.train_faces, "test": args.n})
     test_x, test_y = stack_faces(build_faces_dataset(faces, splits=["test"])["test"], faces)
     ccfg = ClassifierConfig.of(faces)
-    run = args.generator.parent.parent if (args.generator / EXTRA).is_file() else args.generator.parent  # a checkpoint's run is two up
-    folder = args.classifier or run / "face_classifier"
+    folder = args.classifier or run_folder(args.generator) / "face_classifier"
     train = lambda: stack_faces(build_faces_dataset(faces, splits=["train"])["train"], faces)  # noqa: E731
     judge = classifier_at(folder, train, ccfg, args.classifier_steps, args.seed, "judge on real faces")
     g = torch.Generator().manual_seed(args.seed)

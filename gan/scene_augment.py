@@ -6,11 +6,15 @@ together: whether its drawings teach the models the pairs is the experiment
 (configs/gan/exp_compositional.yaml).
 
 With `source: real`, the same scenes rendered by the world itself: the ceiling the drawings approximate.
-Scene j is a pure function of (the world, the augmentation's seed, j).
+With `filter_with` (a model trained on real scenes), only drawings it reads right are kept: a drawing whose
+star it calls a triangle would teach the tags and captions of its graph on a picture that shows another
+shape. Scene j is a pure function of (the world, the augmentation's seed, j); the rows are the first
+`ratio` x train scenes drawn (or, filtered, kept).
 """
 
 from __future__ import annotations
 
+import io
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -23,11 +27,16 @@ from tqdm.auto import tqdm
 from gan.data import to_image
 from gan.graphs import GraphVocab, encode_scene
 from gan.sample import load_generator
-from vl.config import to_yaml
+from vl.config import load_config, to_yaml
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.dataset import SHAPES_FEATURES
 from vl.data.shapes.world import ID_STRIDE, ShapesWorld
 from vl.errors import ConfigError
+from vl.experiment import ExperimentConfig
+from vl.metrics.vqa import normalize_answer
+from vl.modeling import VLModel
+from vl.processing import VLProcessor
+from vl.tasks import task_kind
 
 SPLIT_NAME = "gan"  # the rows' split; their image ids follow the world's splits' (split number 9)
 SPLIT_NUMBER = 9
@@ -58,16 +67,87 @@ def _synthetic(shapes_yaml: str, augment_yaml: str, stamp: float) -> Dataset:
             raise ConfigError(f"data.gan_augment.pairs has '{pair}'; a pair is '<color> <shape>' of this world")
     n = round(augment.ratio * shapes.splits["train"])
     natural = augment.frequency == "natural"
-    scenes = [world.draw_scene(random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene"), None if natural else pairs, any_pair=natural) for j in range(n)]
+
+    def scenes(first: int, count: int) -> list:
+        draw = lambda j: world.draw_scene(random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene"), None if natural else pairs, any_pair=natural)  # noqa: E731
+        return [draw(j) for j in range(first, first + count)]
+
     if augment.source == "real":
-        images = [world.image(s) for s in scenes]
+        picked = list(enumerate(scenes(0, n)))
+        images = [world.image(s) for _, s in picked]
+    elif augment.filter_with:
+        picked, images = _drawn_and_read_right(augment, shapes, scenes, n)
     else:
-        images = _draw(augment.generator, shapes, scenes)
+        picked = list(enumerate(scenes(0, n)))
+        images = _draw(augment.generator, shapes, [s for _, s in picked])
     rows = []
-    for j, (scene, image) in enumerate(zip(scenes, images)):
+    for k, ((j, scene), image) in enumerate(zip(picked, images)):
         rng = lambda stream: random.Random(f"vl-gan-scenes/{augment.seed}/{j}/{stream}")  # noqa: E731
-        rows.append(world.describe(scene, image, SPLIT_NAME, SPLIT_NUMBER * ID_STRIDE + j, rng("captions"), rng("questions"), avoid=set()))
+        rows.append(world.describe(scene, image, SPLIT_NAME, SPLIT_NUMBER * ID_STRIDE + k, rng("captions"), rng("questions"), avoid=set()))
     return Dataset.from_list(rows, features=SHAPES_FEATURES)
+
+
+def _drawn_and_read_right(augment, shapes: ShapesConfig, scenes, n: int, most: int = 10) -> tuple[list, list]:
+    """The first n scenes whose drawings the filter_with model reads right, as ([(scene index, scene)], images);
+    drawn in rounds, giving up (a clear error) after `most` x n scenes."""
+    picked, images, first, right = [], [], 0, 0
+    bar = tqdm(total=n, desc="drawn scenes read right", unit="scene", leave=False)
+    while len(picked) < n:
+        if first >= most * n:
+            raise ConfigError(
+                f"data.gan_augment.filter_with: {augment.filter_with} read only {right} of {first} drawn scenes right; "
+                "train the generator longer, or give a reader trained on real scenes of this world"
+            )
+        batch = scenes(first, max(64, round(1.2 * (n - len(picked)))))
+        drawn = _draw(augment.generator, shapes, batch)
+        for j, (scene, image, ok) in enumerate(zip(batch, drawn, read_right(augment.filter_with, batch, drawn)), start=first):
+            right += ok
+            if ok and len(picked) < n:
+                picked.append((j, scene))
+                images.append(image)
+                bar.update()
+        first += len(batch)
+    bar.close()
+    print(f"data.gan_augment.filter_with: {augment.filter_with} read {right} of {first} drawn scenes right ({right / first:.0%}); kept the first {n}")
+    return picked, images
+
+
+@torch.no_grad()
+def read_right(reader: str, scenes: list, images: list) -> list[bool]:
+    """Whether a model with a VQA head (a tasks.train model trained on real Shapes scenes) names the shape of
+    every object of each image: "what shape is the <color> object?" (colors are unique in a scene)."""
+    model, processor = _reader(reader)
+    head = next((name for name, h in model.heads.items() if h.registry_name == "vqa"), None)
+    if head is None:
+        raise ConfigError(f"data.gan_augment.filter_with: the model in {reader} has heads {list(model.heads)}; it needs a vqa head")
+    saved = Path(reader) / "train_config.yaml"
+    kind = task_kind(model, head)(head, load_config(ExperimentConfig, saved if saved.is_file() else None))
+    kind.bind(processor, model)
+    stored = [_png(image) for image in images]  # as a dataset stores images: what the task kinds read
+    rows = [
+        {"image": stored[i], "question": f"what shape is the {o.color} object?", "image_id": i, "shape": o.shape}
+        for i, scene in enumerate(scenes)
+        for o in scene.objects
+    ]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        answers = kind.infer(model, rows)
+    right = [True] * len(scenes)
+    for r, row in enumerate(rows):
+        right[row["image_id"]] &= normalize_answer(answers[r]) == row["shape"]
+    return right
+
+
+def _png(image) -> dict:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+@lru_cache(maxsize=1)
+def _reader(folder: str):
+    if not (Path(folder) / "config.json").is_file():
+        raise ConfigError(f"data.gan_augment.filter_with: {folder} is not a saved model (no config.json); give the model/ folder of a tasks.train run")
+    return VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder)
 
 
 @torch.no_grad()

@@ -200,6 +200,41 @@ def test_natural_frequency_scenes_hold_held_out_pairs_as_often_as_any_pair():
         load_config(ExperimentConfig, MULTITASK, [*overrides[:3], "data.gan_augment.frequency=sometimes"])
 
 
+def test_filtered_scenes_are_the_first_drawings_the_reader_reads_right(tiny_generator, tmp_path, monkeypatch):
+    """filter_with keeps drawn scenes the reader reads right, in order, until ratio x train are kept; the rows
+    are then those of the unfiltered augmentation minus the rejected scenes."""
+    import gan.scene_augment as scene_augment
+    from tasks import train
+    from vl.experiment import ExperimentConfig
+
+    views = [*SMALL_WORLD, f"data.gan_augment.generator={tiny_generator}", "data.gan_augment.ratio=0.25"]
+    plain = scene_augment.synthetic_scenes(*_augment(ExperimentConfig, views))
+    reader = tmp_path / "reader"
+    assert train.main(["--config", MULTITASK, f"train.output_dir={reader}", "train.steps=1", *SMALL_WORLD]) == 0
+    right = scene_augment.read_right(str(reader / "model"), [ShapesWorld(ShapesConfig(image_size=32, max_objects=3)).scene("train", 0)], [plain[0]["image"]])
+    assert len(right) == 1 and isinstance(right[0], bool)  # the real reader answers; which way is down to 1 step of training
+
+    monkeypatch.setattr(scene_augment, "read_right", lambda reader, scenes, images: [all(o.shape != "star" for o in s.objects) for s in scenes])
+    rows = scene_augment.synthetic_scenes(*_augment(ExperimentConfig, [*views, f"data.gan_augment.filter_with={reader / 'model'}"]))
+    starless = [row for row in plain if all(o["shape"] != "star" for o in row["scene"]["objects"])]
+    assert len(rows) == 12 and len(starless) < 12 and not any(o["shape"] == "star" for row in rows for o in row["scene"]["objects"])
+    assert rows["scene"][: len(starless)] == [row["scene"] for row in starless]  # the same scenes in the same order, more drawn after
+    assert sorted(rows["image_id"]) == [9 * 10**8 + k for k in range(12)]
+
+    monkeypatch.setattr(scene_augment, "read_right", lambda reader, scenes, images: [False] * len(scenes))
+    with pytest.raises(ConfigError, match=r"read only 0 of \d+ drawn scenes right"):
+        scene_augment.synthetic_scenes(*_augment(ExperimentConfig, [*views, f"data.gan_augment.filter_with={reader}/other"]))
+    with pytest.raises(ConfigError, match="no config.json"):
+        scene_augment._reader(str(tmp_path))
+    with pytest.raises(ConfigError, match="with source: real there are none to filter"):
+        _augment(ExperimentConfig, [*views, "data.gan_augment.filter_with=x", "data.gan_augment.source=real"])
+
+
+def _augment(config_class, overrides):
+    cfg = load_config(config_class, MULTITASK, overrides)
+    return cfg.data.shapes, cfg.data.gan_augment
+
+
 def test_scene_graph_views_join_every_shapes_task_and_train(tiny_generator, tmp_path):
     from accelerate import Accelerator
 

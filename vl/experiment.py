@@ -126,6 +126,9 @@ class GANAugmentConfig:
     # the world, so the held-out pairs are as frequent as any other pair (`pairs` unused), which keeps
     # the training images' color-shape statistics as they are
     frequency: Literal["every_scene", "natural"] = "every_scene"
+    # scene graphs: the model/ folder of a tasks.train run with a VQA head, trained on real scenes; only drawings
+    # in which it names every object's shape right are kept (more are drawn until `ratio` x train pass)
+    filter_with: str = ""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -133,6 +136,8 @@ class GANAugmentConfig:
             raise ConfigError(f"data.gan_augment.ratio must not be negative, got {self.ratio}")
         if self.ratio > 0 and not self.generator:
             raise ConfigError("data.gan_augment.ratio > 0 needs data.gan_augment.generator: the generator/ folder of a tasks.train_gan run")
+        if self.filter_with and self.source == "real":
+            raise ConfigError("data.gan_augment.filter_with reads the generator's drawings; with source: real there are none to filter: remove one of them")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from gan.sample import load_generator
 from vl.config import load_config, to_yaml
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.dataset import SHAPES_FEATURES
+from vl.data.shapes.scene import Scene
 from vl.data.shapes.world import ID_STRIDE, ShapesWorld
 from vl.errors import ConfigError
 from vl.experiment import ExperimentConfig
@@ -68,18 +69,17 @@ def _synthetic(shapes_yaml: str, augment_yaml: str, stamp: float) -> Dataset:
     n = round(augment.ratio * shapes.splits["train"])
     natural = augment.frequency == "natural"
 
-    def scenes(first: int, count: int) -> list:
-        draw = lambda j: world.draw_scene(random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene"), None if natural else pairs, any_pair=natural)  # noqa: E731
-        return [draw(j) for j in range(first, first + count)]
+    def scenes(first: int, count: int) -> list[tuple[int, Scene]]:
+        """Scenes first .. first + count - 1, each with its index j (a scene is a pure function of the world, seed and j)."""
+        streams = (random.Random(f"vl-gan-scenes/{augment.seed}/{j}/scene") for j in range(first, first + count))
+        return [(j, world.draw_scene(rng, None if natural else pairs, any_pair=natural)) for j, rng in enumerate(streams, start=first)]
 
-    if augment.source == "real":
-        picked = list(enumerate(scenes(0, n)))
-        images = [world.image(s) for _, s in picked]
-    elif augment.filter_with:
+    if augment.filter_with:
         picked, images = _drawn_and_read_right(augment, shapes, scenes, n)
     else:
-        picked = list(enumerate(scenes(0, n)))
-        images = _draw(augment.generator, shapes, [s for _, s in picked])
+        picked = scenes(0, n)
+        plain = [scene for _, scene in picked]
+        images = [world.image(s) for s in plain] if augment.source == "real" else _draw(augment.generator, shapes, plain)
     rows = []
     for k, ((j, scene), image) in enumerate(zip(picked, images)):
         rng = lambda stream: random.Random(f"vl-gan-scenes/{augment.seed}/{j}/{stream}")  # noqa: E731
@@ -99,11 +99,12 @@ def _drawn_and_read_right(augment, shapes: ShapesConfig, scenes, n: int, most: i
                 "train the generator longer, or give a reader trained on real scenes of this world"
             )
         batch = scenes(first, max(64, round(1.2 * (n - len(picked)))))
-        drawn = _draw(augment.generator, shapes, batch)
-        for j, (scene, image, ok) in enumerate(zip(batch, drawn, read_right(augment.filter_with, batch, drawn)), start=first):
+        plain = [scene for _, scene in batch]
+        drawn = _draw(augment.generator, shapes, plain)
+        for item, image, ok in zip(batch, drawn, read_right(augment.filter_with, plain, drawn)):
             right += ok
             if ok and len(picked) < n:
-                picked.append((j, scene))
+                picked.append(item)
                 images.append(image)
                 bar.update()
         first += len(batch)

@@ -9,7 +9,9 @@ triples. For each object the centre with the highest mean IoU over those layouts
 prediction; its IoU against the true box, averaged over objects, is the ceiling a perfect layout model
 would score on `evaluate_scene_gan`'s box IoU.
 
-    python bench/layout_ceiling.py --n 500 --out bench/results/layout_ceiling.json
+    python bench/layout_ceiling.py --n 500 --generator runs/gan-scenes/generator --out bench/results/layout_ceiling.json
+
+With --generator, the scene-graph GAN's own predicted boxes are scored on the same graphs, by object count.
 
 The world's sequential placement is close to, not exactly, uniform over valid layouts; the ceiling is an
 estimate at that approximation (and of the sample count, printed).
@@ -22,8 +24,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import default_collate
+from torchvision.ops import box_iou
 from tqdm.auto import tqdm
 
+from gan.graphs import ShapesScenes
+from gan.sample import load_generator
+from gan.scene_gan import GRAPH_KEYS
 from vl.data.shapes.catalog import SIZES, half_extent
 from vl.data.shapes.config import ShapesConfig
 from vl.data.shapes.world import ShapesWorld
@@ -118,19 +126,53 @@ def best_centres(layouts: np.ndarray, scene, candidates: int = 400) -> tuple[np.
     return np.array(centres), np.array(expected)
 
 
+@torch.no_grad()
+def model_ious(generator, world: ShapesConfig, split: str, n: int, batch_size: int = 100) -> list[np.ndarray]:
+    """Per scene of the split's first n, the IoU of each object's box the generator predicts from the graph."""
+    data = ShapesScenes(world, split, generator.cfg.mask_size, size=n)
+    out = []
+    for start in range(0, n, batch_size):
+        batch = default_collate([data[i] for i in range(start, min(n, start + batch_size))])
+        boxes = generator({k: batch[k] for k in GRAPH_KEYS})["boxes"].float()
+        for pred, truth, present in zip(boxes, batch["boxes"], batch["objects"]):
+            out.append(box_iou(pred[present], truth[present]).diagonal().numpy())
+    return out
+
+
+def check_chains(world: ShapesWorld, split: str, graphs: int, sweeps: int, rng: np.random.Generator) -> None:
+    """Per object of small graphs, the best centre's expected IoU by the chains and by exact rejection sampling."""
+    scenes = [s for s in (world.scene(split, i) for i in range(20 * graphs)) if len(s.objects) in (2, 3)][:graphs]
+    diffs = []
+    for scene in tqdm(scenes, desc="chains against rejection sampling", unit="graph"):
+        rules = GraphRules([scene])
+        chains = best_centres(sample_layouts(rules, rng, sweeps=sweeps, thin=5)[0], scene)[1]
+        exact = best_centres(rejection_layouts(rules, rng, want=1600, max_draws=4_000_000), scene)[1]
+        diffs += list(np.abs(chains - exact))
+    print(f"{len(scenes)} graphs, {len(diffs)} objects: |chains - exact| of the best centre's expected IoU: mean {np.mean(diffs):.4f}, max {np.max(diffs):.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=500, help="graphs per split (evaluate_scene_gan's first n)")
     p.add_argument("--splits", default="test,test_heldout")
     p.add_argument("--sweeps", type=int, default=1000, help="Metropolis sweeps per chain (half burn-in)")
+    p.add_argument("--generator", type=Path, help="a scene-graph GAN's generator/ folder: its predicted boxes scored beside the ceiling")
+    p.add_argument("--check", type=int, default=0, help="only compare the chains with exact rejection sampling on this many graphs of 2-3 objects")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    world = ShapesWorld(ShapesConfig())
+    generator, shapes = None, ShapesConfig()
+    if args.generator:
+        generator, cfg = load_generator(args.generator, kind="scene_graph")
+        shapes = cfg.data.shapes
+    world = ShapesWorld(shapes)
     rng = np.random.default_rng(0)
+    if args.check:
+        return check_chains(world, args.splits.split(",")[0], args.check, args.sweeps, rng)
     results = {}
     for split in args.splits.split(","):
         scenes = [world.scene(split, i) for i in range(args.n)]
         iou, expected, by_n = [], [], {}
+        model = model_ious(generator, shapes, split, args.n) if generator is not None else None
         for n in tqdm(sorted({len(s.objects) for s in scenes}), desc=f"{split}: graphs by object count", unit="group"):
             group = [s for s in scenes if len(s.objects) == n]
             layouts = sample_layouts(GraphRules(group), rng, sweeps=args.sweeps, thin=5)
@@ -143,6 +185,8 @@ def main() -> None:
                 expected += list(exp)
             iou += group_iou
             by_n[n] = {"graphs": len(group), "ceiling_box_iou": round(float(np.mean(group_iou)), 4)}
+            if model is not None:
+                by_n[n]["model_box_iou"] = round(float(np.concatenate([m for s, m in zip(scenes, model) if len(s.objects) == n]).mean()), 4)
         iou = np.array(iou)
         results[split] = {
             "ceiling_box_iou": round(float(iou.mean()), 4),
@@ -150,6 +194,7 @@ def main() -> None:
             "ceiling_box_R@0.3": round(float((iou >= 0.3).mean()), 4),
             "expected_iou_over_samples": round(float(np.mean(expected)), 4),
             "by_object_count": by_n,
+            **({"model_box_iou": round(float(np.concatenate(model).mean()), 4)} if model is not None else {}),
             "objects": len(iou),
             "graphs": args.n,
             "sweeps": args.sweeps,

@@ -9,16 +9,14 @@ then number those people after the training set's own: len(people) + k)."""
 
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
 from gan.config import GANExperimentConfig
-from gan.data import to_image, to_pixels
+from gan.data import to_image, to_pixels, to_stored
 from gan.sample import CONFIG, load_generator, redraw
 from vl.config import load_config
 from vl.data.faces import FacesConfig, FacesWorld
@@ -84,7 +82,7 @@ class GANAugmented(torch.utils.data.Dataset):
         person = self.people[source["identity"]]
         if self.generator is None:  # source: real, one of the GAN's people
             k = rng.randrange(len(self.gan_world.identities))
-            person, image = self.gan_world.identities[k], _png(self.gan_world.image(k, yaw, expression))
+            person, image = self.gan_world.identities[k], to_stored(self.gan_world.image(k, yaw, expression))
             source = {**source, "identity": len(self.people) + k}
         else:
             image = _redraw(self.generator, source["image"], self.faces.poses.index(yaw), self.faces.expressions.index(expression))
@@ -100,14 +98,7 @@ class GANAugmented(torch.utils.data.Dataset):
 def _redraw(generator, value: dict[str, Any], pose: int, expression: int) -> dict[str, Any]:
     """An undecoded datasets.Image value ({"bytes", "path"}) redrawn; returned in the same form (PNG)."""
     out = redraw(generator, to_pixels(read_image(value))[None], torch.tensor([pose]), torch.tensor([expression]))[0]
-    return _png(to_image(out))
-
-
-def _png(image: Image.Image) -> dict[str, Any]:
-    """A PIL image as an undecoded datasets.Image value."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return {"bytes": buffer.getvalue(), "path": None}
+    return to_stored(to_image(out))
 
 
 def _gan_faces(path: str) -> FacesConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,13 @@ def to_pixels(image: Image.Image) -> torch.Tensor:
 def to_image(pixels: torch.Tensor) -> Image.Image:
     """(3, H, W) in [-1, 1] -> an RGB image (values outside the range are clipped)."""
     return Image.fromarray(((pixels.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+def to_stored(image: Image.Image) -> dict[str, Any]:
+    """A PIL image as an undecoded datasets.Image value ({"bytes": PNG, "path": None}): what dataset rows hold and the task kinds read."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return {"bytes": buffer.getvalue(), "path": None}
 
 
 class FaceTensors(torch.utils.data.Dataset):

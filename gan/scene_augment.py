@@ -14,7 +14,6 @@ shape. Scene j is a pure function of (the world, the augmentation's seed, j); th
 
 from __future__ import annotations
 
-import io
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +23,7 @@ from datasets import Dataset
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
-from gan.data import to_image
+from gan.data import to_image, to_stored
 from gan.graphs import GraphVocab, encode_scene
 from gan.sample import load_generator
 from vl.config import load_config, to_yaml
@@ -124,7 +123,7 @@ def read_right(reader: str, scenes: list, images: list) -> list[bool]:
     saved = Path(reader) / "train_config.yaml"
     kind = task_kind(model, head)(head, load_config(ExperimentConfig, saved if saved.is_file() else None))
     kind.bind(processor, model)
-    stored = [_png(image) for image in images]  # as a dataset stores images: what the task kinds read
+    stored = [to_stored(image) for image in images]
     rows = [
         {"image": stored[i], "question": f"what shape is the {o.color} object?", "image_id": i, "shape": o.shape}
         for i, scene in enumerate(scenes)
@@ -136,12 +135,6 @@ def read_right(reader: str, scenes: list, images: list) -> list[bool]:
     for r, row in enumerate(rows):
         right[row["image_id"]] &= normalize_answer(answers[r]) == row["shape"]
     return right
-
-
-def _png(image) -> dict:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return {"bytes": buf.getvalue(), "path": None}
 
 
 @lru_cache(maxsize=1)

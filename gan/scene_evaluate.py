@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import torch
@@ -24,7 +23,7 @@ from torch.utils.data import default_collate
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchvision.ops import box_iou
 
-from gan.data import to_image
+from gan.data import to_image, to_stored
 from gan.graphs import ShapesScenes
 from gan.scene_gan import GRAPH_KEYS
 from gan.sg2im import SceneGraphGenerator
@@ -98,13 +97,9 @@ def layout_scores(
 def with_images(rows: Dataset, images: dict[int, Image.Image]) -> Dataset:
     """rows (any Shapes task form, an image_id column, images undecoded as the task kinds keep them) with
     each image replaced by images[image_id], as PNG bytes."""
-    png = {}
-    for image_id, im in images.items():
-        buf = io.BytesIO()
-        im.save(buf, format="PNG")
-        png[image_id] = buf.getvalue()
+    stored = {image_id: to_stored(im) for image_id, im in images.items()}
     plain = rows.cast_column("image", ImageFeature(decode=False))
-    return plain.map(lambda r: {"image": {"bytes": png[r["image_id"]], "path": None}}, features=plain.features, desc="swap in generated images")
+    return plain.map(lambda r: {"image": stored[r["image_id"]]}, features=plain.features, desc="swap in generated images")
 
 
 def read_with(model, processor, cfg, task: str, split: str, n: int, images: dict[int, Image.Image] | None) -> dict[str, float]:

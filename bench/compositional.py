@@ -5,7 +5,8 @@ scenes of the held-out color+shape pairs (configs/gan/exp_compositional.yaml), r
     python bench/compositional.py runs/compositional-none runs/compositional-gan runs/compositional-real [--n 500]
 
 Per model: tags -- the held-out pairs' mean AP (from the head's own outputs when its vocabulary has
-them, else from its composed pair scores) and their recall at the saved threshold; VQA -- official
+them, else from its composed pair scores) and their recall at the saved threshold, and mAP on test (as
+tasks.evaluate --task tag reports it); VQA -- official
 accuracy on test_heldout, on its questions that name a held-out object's color (the object is then the
 held-out pair), and on test; captions -- the share of captions with every claim true, and of captions
 that name the held-out pair (color and shape) when the image holds it.
@@ -67,10 +68,12 @@ def tag_scores(model, processor, cfg, n: int) -> dict[str, float]:
         aps.append(binary_average_precision(score, target).item())
         hits += int(((score > threshold) & (target == 1)).sum())
         total += int(target.sum())
+    test_kind, test_rows, test_out = outputs(model, processor, cfg, "tag", "shapes:test", n)
     return {
         "heldout_pair_AP": sum(aps) / len(aps),
         "heldout_pair_recall": hits / max(total, 1),
         "vocabulary_has_pairs": all(p in head.cfg.tags for p in cfg.data.shapes.heldout_pairs),
+        "test/tag_mAP": test_kind.score(test_rows, test_out)["mAP"],
     }
 
 

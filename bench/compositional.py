@@ -5,11 +5,12 @@ scenes of the held-out color+shape pairs (configs/gan/exp_compositional.yaml), r
     python bench/compositional.py runs/compositional-none runs/compositional-gan runs/compositional-real [--n 500]
 
 Per model: tags -- the held-out pairs' mean AP (from the head's own outputs when its vocabulary has
-them, else from its composed pair scores) and their recall at the saved threshold, and mAP on test (as
-tasks.evaluate --task tag reports it); VQA -- official
-accuracy on test_heldout, on its questions that name a held-out object's color (the object is then the
-held-out pair), and on test; captions -- the share of captions with every claim true, and of captions
-that name the held-out pair (color and shape) when the image holds it.
+them, else from its composed pair scores), their recall at the saved threshold, and mAP on test (as
+tasks.evaluate --task tag reports it); VQA -- official accuracy on test_heldout, on its questions that
+name a held-out object's color (the object is then the held-out pair), on those of them that ask its
+shape ("what shape is the red object?": the answer is the pair's shape) and, beside it, on every shape
+question of test, and on test; captions -- the share of captions with every claim true, and of
+captions that name the held-out pair (color and shape) when the image holds it.
 """
 
 from __future__ import annotations
@@ -84,16 +85,21 @@ def vqa_scores(model, processor, cfg, n: int) -> dict[str, float]:
         records, preds = kind._records(rows, out)
         acc = vqa_accuracy(records, preds, version=cfg.evaluation.vqa_eval)
         result[f"{split}/accuracy"] = acc["overall"]
+        held = held_out_objects(cfg, f"shapes:{split}", n)
+        questions, ids, types = column(rows, "question"), column(rows, "image_id"), column(rows, "question_type")
+        about, shape = [], []
+        for r, i in zip(records, sorted(out)):
+            names_held = any(re.search(rf"\b{c}\b", questions[i]) for c, _ in held.get(ids[i], []))
+            if names_held:
+                about.append(acc["perQuestion"][r["question_id"]])
+            if types[i] == "shape" and (names_held or split == "test"):
+                shape.append(acc["perQuestion"][r["question_id"]])
         if split == "test_heldout":
-            held = held_out_objects(cfg, f"shapes:{split}", n)
-            questions, ids = column(rows, "question"), column(rows, "image_id")
-            about = [
-                acc["perQuestion"][r["question_id"]]
-                for r, i in zip(records, sorted(out))
-                if any(re.search(rf"\b{c}\b", questions[i]) for c, _ in held.get(ids[i], []))
-            ]
             result["test_heldout/about_heldout_object"] = sum(about) / max(len(about), 1)
             result["test_heldout/questions_about_heldout"] = len(about)
+        # "what shape is the <color> object?": on test_heldout asked of a held-out pair's object (the answer is the pair's shape)
+        result[f"{split}/shape_of_{'heldout_object' if split == 'test_heldout' else 'object'}"] = sum(shape) / max(len(shape), 1)
+        result[f"{split}/shape_questions"] = len(shape)
     return result
 
 

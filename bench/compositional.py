@@ -3,6 +3,7 @@ scenes of the held-out color+shape pairs (configs/gan/exp_compositional.yaml), r
 (every scene holds a held-out pair) and on test (in distribution).
 
     python bench/compositional.py runs/compositional-none runs/compositional-gan runs/compositional-real [--n 500]
+    python bench/compositional.py runs/compositional-none runs/compositional-gan --per-tag    # test AP by tag
 
 Per model: tags -- the held-out pairs' mean AP (from the head's own outputs when its vocabulary has
 them, else from its composed pair scores), their recall at the saved threshold, and mAP on test (as
@@ -78,6 +79,28 @@ def tag_scores(model, processor, cfg, n: int) -> dict[str, float]:
     }
 
 
+def tag_ap_by_tag(model, processor, cfg, n: int) -> dict[str, float]:
+    """AP of every tag of the head's vocabulary on test (those test images show)."""
+    kind, rows, out = outputs(model, processor, cfg, "tag", "shapes:test", n)
+    probs, targets = kind._arrays(rows, out)
+    return {t: binary_average_precision(probs[:, k], targets[:, k].long()).item() for k, t in enumerate(kind.head.cfg.tags) if targets[:, k].any()}
+
+
+def print_per_tag(runs: list[Path], n: int) -> None:
+    """Test AP by tag, the runs side by side, the tags the second run loses most against the first on top."""
+    aps = {}
+    for run in runs:
+        folder = run / "model"
+        model, processor = VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder)
+        with torch.no_grad():
+            aps[run.name] = tag_ap_by_tag(model, processor, saved_experiment(folder), n)
+    first, *rest = aps.values()
+    order = sorted(first, key=lambda t: (rest[0].get(t, 0.0) - first[t]) if rest else 0.0)
+    print("| test AP | " + " | ".join(aps) + " |\n|---|" + "---:|" * len(aps))
+    for t in order:
+        print(f"| {t} | " + " | ".join(f"{a.get(t, float('nan')):.3f}" for a in aps.values()) + " |")
+
+
 def vqa_scores(model, processor, cfg, n: int) -> dict[str, float]:
     result = {}
     for split in ("test_heldout", "test"):
@@ -122,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", type=Path, help="tasks.train output folders (their model/ is read)")
     p.add_argument("--n", type=int, default=500, help="images per split")
     p.add_argument("--out", type=Path, default=None, help="JSON of every figure")
+    p.add_argument("--per-tag", action="store_true", help="only test AP by tag (which tags a run loses against the first)")
     args = p.parse_args(argv)
+    if args.per_tag:
+        print_per_tag(args.runs, args.n)
+        return 0
     table = {}
     for run in args.runs:
         folder = run / "model"

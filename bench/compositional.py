@@ -35,6 +35,12 @@ from vl.tasks import task_kind
 from vl.tasks.base import TaskConfig
 
 
+def load_run(run: Path) -> tuple[VLModel, VLProcessor, object]:
+    """(model, processor, experiment config) of a tasks.train output folder's model/."""
+    folder = run / "model"
+    return VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder), saved_experiment(folder)
+
+
 def outputs(model, processor, cfg, task: str, spec: str, n: int):
     kind = task_kind(model, task)(task, cfg, TaskConfig(eval=spec))
     kind.bind(processor, model)
@@ -90,10 +96,8 @@ def print_per_tag(runs: list[Path], n: int) -> None:
     """Test AP by tag, the runs side by side, the tags the second run loses most against the first on top."""
     aps = {}
     for run in runs:
-        folder = run / "model"
-        model, processor = VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder)
         with torch.no_grad():
-            aps[run.name] = tag_ap_by_tag(model, processor, saved_experiment(folder), n)
+            aps[run.name] = tag_ap_by_tag(*load_run(run), n)
     first, *rest = aps.values()
     order = sorted(first, key=lambda t: (rest[0].get(t, 0.0) - first[t]) if rest else 0.0)
     print("| test AP | " + " | ".join(aps) + " |\n|---|" + "---:|" * len(aps))
@@ -108,7 +112,7 @@ def vqa_scores(model, processor, cfg, n: int) -> dict[str, float]:
         records, preds = kind._records(rows, out)
         acc = vqa_accuracy(records, preds, version=cfg.evaluation.vqa_eval)
         result[f"{split}/accuracy"] = acc["overall"]
-        held = held_out_objects(cfg, f"shapes:{split}", n)
+        held = held_out_objects(cfg, f"shapes:{split}", n) if split == "test_heldout" else {}
         questions, ids, types = column(rows, "question"), column(rows, "image_id"), column(rows, "question_type")
         about, shape = [], []
         for r, i in zip(records, sorted(out)):
@@ -152,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     table = {}
     for run in args.runs:
-        folder = run / "model"
-        model, processor = VLModel.from_pretrained(folder).eval(), VLProcessor.from_pretrained(folder)
-        cfg = saved_experiment(folder)
+        model, processor, cfg = load_run(run)
         with torch.no_grad():
             table[run.name] = {
                 **tag_scores(model, processor, cfg, args.n),
